@@ -1,0 +1,333 @@
+package keystore
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/keyserver/keyserver/drm"
+)
+
+// Defaults applied by Open for zero Options fields.
+const (
+	DefaultMaxBatchSize  = 64
+	DefaultMaxBatchDelay = 2 * time.Millisecond
+	DefaultTimeout       = time.Second
+	DefaultCacheSize     = 16384
+)
+
+// Options configure Open. The zero value of each field except MasterKey
+// means its default.
+type Options struct {
+	// MasterKey is the AES-256-GCM key sealing every key and IV. Required:
+	// an all-zero key is rejected with ErrInvalidOptions.
+	MasterKey [32]byte
+	// MaxBatchSize is the number of concurrent creations coalesced into one
+	// transaction and one fsync. Size it to the expected number of
+	// concurrent writers (bbolt's default of 1000 makes every writer wait
+	// MaxBatchDelay). Zero means DefaultMaxBatchSize.
+	MaxBatchSize int
+	// MaxBatchDelay is the longest a creation waits for its batch to fill.
+	// Zero means DefaultMaxBatchDelay.
+	MaxBatchDelay time.Duration
+	// Timeout bounds the wait for the file lock, so that a second store on
+	// the same file fails with ErrLocked instead of hanging. Zero means
+	// DefaultTimeout; negative means wait forever.
+	Timeout time.Duration
+	// ReadOnly opens an existing file with a shared lock; GetOrCreate then
+	// returns ErrUnavailable for anything it would have to create.
+	ReadOnly bool
+	// CacheSize bounds the in-memory cache of decrypted records (and, as
+	// many again, of pinned period lengths). Zero means DefaultCacheSize;
+	// negative disables the cache.
+	CacheSize int
+}
+
+// Bolt is the bbolt-backed Store: one file, held by one Bolt at a time
+// (the file is locked). It is safe for concurrent use. Keys are sealed at
+// rest; decrypted records live only in memory, in a bounded cache.
+type Bolt struct {
+	db       *bolt.DB
+	seal     *sealer
+	cache    *cache
+	readOnly bool
+	closed   atomic.Bool
+	writers  atomic.Int32 // creations in flight
+}
+
+var _ Store = (*Bolt)(nil)
+
+// errMiss reports, inside a read-only transaction, that a write is needed.
+var errMiss = errors.New("keystore: miss")
+
+// errEmpty reports a bbolt file without any bucket.
+var errEmpty = errors.New("keystore: empty bbolt file")
+
+// txError marks an error decided by our own code inside a transaction, as
+// opposed to one from bbolt.
+type txError struct{ err error }
+
+func (e txError) Error() string { return e.err.Error() }
+
+// Open opens the key store at path, creating it (mode 0600) if it does not
+// exist. An existing file is inspected read-only first, so a foreign file or
+// one sealed under another master key is never written to.
+//
+// Errors: ErrInvalidOptions, ErrForeignFile (not a bbolt file: wraps the
+// message of bbolt's invalid-database error; or a bbolt file without our
+// meta bucket), ErrUnsupportedVersion, ErrWrongMasterKey, ErrLocked,
+// ErrCorrupt, or an error describing an I/O failure.
+func Open(path string, opts *Options) (*Bolt, error) {
+	if opts == nil || opts.MasterKey == ([32]byte{}) {
+		return nil, fmt.Errorf("%w: a master key is required", ErrInvalidOptions)
+	}
+	o := *opts
+	if o.MaxBatchSize < 0 || o.MaxBatchDelay < 0 {
+		return nil, fmt.Errorf("%w: negative batch size or delay", ErrInvalidOptions)
+	}
+	if o.MaxBatchSize == 0 {
+		o.MaxBatchSize = DefaultMaxBatchSize
+	}
+	if o.MaxBatchDelay == 0 {
+		o.MaxBatchDelay = DefaultMaxBatchDelay
+	}
+	switch {
+	case o.Timeout == 0:
+		o.Timeout = DefaultTimeout
+	case o.Timeout < 0:
+		o.Timeout = 0 // bbolt: wait forever
+	}
+	if o.CacheSize == 0 {
+		o.CacheSize = DefaultCacheSize
+	}
+	seal, err := newSealer(o.MasterKey)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidOptions, err)
+	}
+	b := &Bolt{seal: seal, cache: newCache(o.CacheSize), readOnly: o.ReadOnly}
+
+	info, err := os.Stat(path)
+	switch {
+	case err == nil && info.Size() > 0:
+		db, err := b.inspect(path, o.Timeout)
+		if o.ReadOnly {
+			if errors.Is(err, errEmpty) {
+				err = fmt.Errorf("%w: %s: no key-store data", ErrForeignFile, path)
+			}
+			if err != nil {
+				return nil, err
+			}
+			b.db = db
+			return b, nil
+		}
+		if err != nil && !errors.Is(err, errEmpty) {
+			return nil, err
+		}
+	case err == nil || errors.Is(err, fs.ErrNotExist):
+		if o.ReadOnly {
+			return nil, fmt.Errorf("keystore: open %s read-only: no key-store file", path)
+		}
+	default:
+		return nil, fmt.Errorf("keystore: open %s: %v", path, err)
+	}
+
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: o.Timeout})
+	if err != nil {
+		return nil, openError(path, o.Timeout, err)
+	}
+	db.MaxBatchSize = o.MaxBatchSize
+	db.MaxBatchDelay = o.MaxBatchDelay
+	err = db.View(func(tx *bolt.Tx) error { return b.verifyMeta(tx) })
+	if errors.Is(err, errEmpty) {
+		err = db.Update(b.initMeta)
+	}
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	b.db = db
+	return b, nil
+}
+
+// inspect opens path read-only and verifies it. On success (or errEmpty)
+// the read-only DB is returned open; otherwise it is closed.
+func (b *Bolt) inspect(path string, timeout time.Duration) (*bolt.DB, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: timeout})
+	if err != nil {
+		oerr := openError(path, timeout, err)
+		if !errors.Is(oerr, ErrLocked) && !errors.Is(oerr, ErrForeignFile) && lacksBoltMagic(path) {
+			// bbolt reports some non-bbolt files with plain errors
+			// ("file size too small").
+			oerr = fmt.Errorf("%w: %s: not a bbolt file (%v)", ErrForeignFile, path, err)
+		}
+		return nil, oerr
+	}
+	err = db.View(func(tx *bolt.Tx) error { return b.verifyMeta(tx) })
+	if err != nil && !errors.Is(err, errEmpty) {
+		_ = db.Close()
+		return nil, err
+	}
+	if !b.readOnly {
+		_ = db.Close()
+		db = nil
+	}
+	return db, err
+}
+
+// lacksBoltMagic reports whether path is readable and its first meta page
+// lacks bbolt's magic number (a 16-byte page header, then the meta's magic
+// in the machine's byte order: little-endian on every platform we build for).
+func lacksBoltMagic(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var hdr [20]byte
+	if n, err := f.ReadAt(hdr[:], 0); err != nil && n < len(hdr) {
+		return errors.Is(err, io.EOF) // too short to be bbolt
+	}
+	return binary.LittleEndian.Uint32(hdr[16:]) != 0xED0CDAED
+}
+
+func openError(path string, timeout time.Duration, err error) error {
+	switch {
+	case errors.Is(err, berrors.ErrTimeout):
+		return fmt.Errorf("%w: %s (waited %v)", ErrLocked, path, timeout)
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrChecksum):
+		return fmt.Errorf("%w: %s: not a bbolt file (%v)", ErrForeignFile, path, err)
+	}
+	return fmt.Errorf("keystore: open %s: %v", path, err)
+}
+
+func (b *Bolt) verifyMeta(tx *bolt.Tx) error {
+	meta := tx.Bucket(bucketMeta)
+	if meta == nil {
+		if k, _ := tx.Cursor().First(); k == nil {
+			return errEmpty
+		}
+		return fmt.Errorf("%w: a bbolt file without key-store meta bucket", ErrForeignFile)
+	}
+	v := meta.Get(metaVersion)
+	if len(v) != 4 {
+		return fmt.Errorf("%w: bad format version", ErrCorrupt)
+	}
+	if ver := binary.BigEndian.Uint32(v); ver != formatVersion {
+		return fmt.Errorf("%w: %d (this build reads %d)", ErrUnsupportedVersion, ver, formatVersion)
+	}
+	if !b.seal.openCanary(meta.Get(metaCanary)) {
+		return ErrWrongMasterKey
+	}
+	if tx.Bucket(bucketTenants) == nil {
+		return fmt.Errorf("%w: tenants bucket missing", ErrCorrupt)
+	}
+	return nil
+}
+
+func (b *Bolt) initMeta(tx *bolt.Tx) error {
+	meta, err := tx.CreateBucket(bucketMeta)
+	if err != nil {
+		return err
+	}
+	if err := meta.Put(metaVersion, binary.BigEndian.AppendUint32(nil, formatVersion)); err != nil {
+		return err
+	}
+	if err := meta.Put(metaCanary, b.seal.sealCanary()); err != nil {
+		return err
+	}
+	_, err = tx.CreateBucket(bucketTenants)
+	return err
+}
+
+// Close closes the file after in-flight transactions finish. Later calls
+// on b return ErrClosed; a second Close returns nil.
+func (b *Bolt) Close() error {
+	if b.closed.Swap(true) {
+		return nil
+	}
+	if err := b.db.Close(); err != nil {
+		return fmt.Errorf("keystore: close: %v", err)
+	}
+	return nil
+}
+
+// Check runs bbolt's consistency check over the whole file and returns
+// every problem found, joined. It reads everything: meant for tests and
+// tooling, not for the request path. ErrClosed after Close.
+func (b *Bolt) Check() error {
+	if b.closed.Load() {
+		return ErrClosed
+	}
+	var errs []error
+	err := b.db.View(func(tx *bolt.Tx) error {
+		for err := range tx.Check() {
+			errs = append(errs, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return b.txErr(err)
+	}
+	return errors.Join(errs...)
+}
+
+// txErr translates an error returned by View, Update or Batch.
+func (b *Bolt) txErr(err error) error {
+	var te txError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &te):
+		return te.err
+	case errors.Is(err, berrors.ErrDatabaseNotOpen):
+		return ErrClosed
+	}
+	return fmt.Errorf("%w: %v", ErrUnavailable, err)
+}
+
+func validTenant(s string) bool {
+	if len(s) < 1 || len(s) > 64 {
+		return false
+	}
+	return validName(s)
+}
+
+func validName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func validateRequest(req *Request) error {
+	s := req.Space
+	switch {
+	case !validTenant(s.Tenant):
+		return fmt.Errorf("%w: tenant must match [A-Za-z0-9_-]{1,64}", ErrInvalidRequest)
+	case len(s.ContentID) < 1 || len(s.ContentID) > 256 || !utf8.ValidString(s.ContentID):
+		return fmt.Errorf("%w: content id must be 1..256 bytes of UTF-8", ErrInvalidRequest)
+	case s.Scheme != drm.SchemeCBCS && s.Scheme != drm.SchemeCENC:
+		return fmt.Errorf("%w: unknown scheme %v", ErrInvalidRequest, s.Scheme)
+	case len(s.Track) > 32 || !validName(s.Track):
+		return fmt.Errorf("%w: track must match [A-Za-z0-9_-]{0,32}", ErrInvalidRequest)
+	case req.PeriodSeconds < 0:
+		return fmt.Errorf("%w: negative period length", ErrInvalidRequest)
+	case req.PeriodSeconds > 0 && req.Period == nil:
+		return fmt.Errorf("%w: LIVE request without a period function", ErrInvalidRequest)
+	case req.Supplied != nil && req.Supplied.KID.IsZero():
+		return fmt.Errorf("%w: supplied key id is zero", ErrInvalidRequest)
+	}
+	return nil
+}
