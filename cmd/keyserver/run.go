@@ -1,0 +1,232 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/keyserver/keyserver/keystore"
+	"github.com/keyserver/keyserver/server"
+)
+
+// options are the command-line settings.
+type options struct {
+	grpcAddr      string
+	httpAddr      string
+	dataDir       string
+	configFile    string
+	masterKeyFile string
+	defaultTenant string
+	logFormat     string
+	logLevel      string
+}
+
+func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("keyserver", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.grpcAddr, "grpc-addr", "127.0.0.1:9090", "gRPC listen address")
+	fs.StringVar(&o.httpAddr, "http-addr", "127.0.0.1:8080", "REST listen address")
+	fs.StringVar(&o.dataDir, "data-dir", "./data", "directory holding the key store (and the development master key)")
+	fs.StringVar(&o.configFile, "config", "", "optional YAML configuration file (tenants, defaults)")
+	fs.StringVar(&o.masterKeyFile, "master-key-file", "", "file holding the 32-byte master key (base64); empty: <data-dir>/master.key, generated on first run (development only)")
+	fs.StringVar(&o.defaultTenant, "default-tenant", "default", "tenant served by the routes without a tenant (overridden by the config file's defaultTenant)")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	// Environment fallback: KEYSERVER_<FLAG>, applied before the command
+	// line so that flags win.
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := "KEYSERVER_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v := getenv(name); v != "" {
+			if err := f.Value.Set(v); err != nil && envErr == nil {
+				envErr = fmt.Errorf("%s: %w", name, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return nil, envErr
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	return o, nil
+}
+
+// fileConfig is the YAML configuration file.
+type fileConfig struct {
+	DefaultTenant string                   `yaml:"defaultTenant"`
+	Defaults      server.Tenant            `yaml:"defaults"`
+	Tenants       map[string]server.Tenant `yaml:"tenants"`
+}
+
+func loadConfig(path string) (*fileConfig, error) {
+	fc := &fileConfig{}
+	if path == "" {
+		return fc, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	dec := yaml.NewDecoder(strings.NewReader(string(b)))
+	dec.KnownFields(true)
+	if err := dec.Decode(fc); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return fc, nil
+}
+
+func newLogger(o *options, w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	ho := &slog.HandlerOptions{Level: level}
+	switch o.logFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, ho)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, ho)), nil
+	}
+	return nil, fmt.Errorf("--log-format: %q is not text or json", o.logFormat)
+}
+
+// loadMasterKey reads the master key, or on first run of the development
+// default generates one under the data directory.
+func loadMasterKey(o *options, log *slog.Logger) ([32]byte, error) {
+	var mk [32]byte
+	path := o.masterKeyFile
+	generated := false
+	if path == "" {
+		path = filepath.Join(o.dataDir, "master.key")
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			if _, err := os.Stat(filepath.Join(o.dataDir, "keys.db")); err == nil {
+				return mk, fmt.Errorf("master key %s is missing but the key store exists: refusing to generate a new key that cannot open it", path)
+			}
+			_, _ = rand.Read(mk[:])
+			text := base64.StdEncoding.EncodeToString(mk[:]) + "\n"
+			f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+			if err != nil {
+				return mk, fmt.Errorf("master key: %w", err)
+			}
+			if _, err := f.WriteString(text); err != nil {
+				f.Close()
+				return mk, fmt.Errorf("master key: %w", err)
+			}
+			if err := f.Sync(); err != nil {
+				f.Close()
+				return mk, fmt.Errorf("master key: %w", err)
+			}
+			if err := f.Close(); err != nil {
+				return mk, fmt.Errorf("master key: %w", err)
+			}
+			generated = true
+		}
+	}
+	if !generated {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return mk, fmt.Errorf("master key: %w", err)
+		}
+		if err := parseMasterKey(b, &mk); err != nil {
+			return mk, fmt.Errorf("master key %s: %w", path, err)
+		}
+	}
+	if o.masterKeyFile == "" {
+		log.Warn("using the development master key stored next to the key store; pass --master-key-file for real deployments",
+			slog.String("path", path), slog.Bool("generated", generated))
+	}
+	return mk, nil
+}
+
+func parseMasterKey(b []byte, mk *[32]byte) error {
+	if len(b) == 32 {
+		copy(mk[:], b)
+		return nil
+	}
+	s := strings.TrimSpace(string(b))
+	d, err := base64.StdEncoding.DecodeString(s)
+	if err != nil || len(d) != 32 {
+		return errors.New("want 32 raw bytes or the standard base64 of 32 bytes")
+	}
+	copy(mk[:], d)
+	return nil
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	o, err := parseFlags(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(o, stderr)
+	if err != nil {
+		return err
+	}
+	fc, err := loadConfig(o.configFile)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	mk, err := loadMasterKey(o, log)
+	if err != nil {
+		return err
+	}
+	store, err := keystore.Open(filepath.Join(o.dataDir, "keys.db"), &keystore.Options{MasterKey: mk})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := store.Close(); err != nil {
+			log.Error("closing key store", slog.String("error", err.Error()))
+		}
+	}()
+
+	cfg := server.Config{
+		Store:         store,
+		Logger:        log,
+		DefaultTenant: o.defaultTenant,
+		Defaults:      fc.Defaults,
+		Tenants:       fc.Tenants,
+	}
+	if fc.DefaultTenant != "" {
+		cfg.DefaultTenant = fc.DefaultTenant
+	}
+	srv, err := server.New(cfg)
+	if err != nil {
+		return err
+	}
+	gl, err := net.Listen("tcp", o.grpcAddr)
+	if err != nil {
+		return fmt.Errorf("--grpc-addr: %w", err)
+	}
+	hl, err := net.Listen("tcp", o.httpAddr)
+	if err != nil {
+		gl.Close()
+		return fmt.Errorf("--http-addr: %w", err)
+	}
+	log.Warn("serving plain text (no TLS): development default, keep it on loopback")
+	log.Info("listening", slog.String("grpc", gl.Addr().String()), slog.String("http", hl.Addr().String()),
+		slog.String("data_dir", o.dataDir), slog.String("default_tenant", cfg.DefaultTenant))
+	fmt.Fprintf(stdout, "keyserver listening grpc=%s http=%s\n", gl.Addr(), hl.Addr())
+	err = srv.Serve(ctx, gl, hl)
+	log.Info("stopped")
+	return err
+}

@@ -1,0 +1,117 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/keyserver/keyserver/keystore"
+	"github.com/keyserver/keyserver/rotation"
+)
+
+// Config configures a Server. Only cmd/keyserver reads flags, environment
+// and files; it fills this struct. Each field documents its zero value.
+type Config struct {
+	// Store holds the keys. Required. The Server does not close it.
+	Store keystore.Store
+	// Logger receives one line per request and internal errors; nil
+	// discards. Key material and tokens are never logged.
+	Logger *slog.Logger
+	// DefaultTenant serves the routes without a tenant
+	// (POST /ckm/v1/keyAndSignalization, or a gRPC request with an empty
+	// tenantId). Empty: such requests are rejected with INVALID_REQUEST.
+	DefaultTenant string
+	// Defaults are the settings of tenants not listed in Tenants.
+	Defaults Tenant
+	// Tenants holds per-tenant settings; fields left zero fall back to
+	// Defaults.
+	Tenants map[string]Tenant
+	// Now is the clock; nil means time.Now. Tests set it.
+	Now func() time.Time
+}
+
+// Tenant is one tenant's settings.
+type Tenant struct {
+	// CryptoPeriodSeconds is the LIVE crypto period P for contents keyed
+	// from now on; 0 means 3600. A content keeps the P of its first key.
+	CryptoPeriodSeconds int64 `yaml:"cryptoPeriodSeconds"`
+	// Horizon bounds pre-generation ahead of now; 0 means 7 days.
+	Horizon time.Duration `yaml:"horizon"`
+	// LicenseBaseURL is the tenant's license server base; PlayReady's
+	// LA_URL and LUI_URL are <base>/prls/contentlicenseservice/v1/licenses.
+	// Empty means https://{tenant lower-case}.anycast.nagra.com/{tenant}.
+	LicenseBaseURL string `yaml:"licenseBaseUrl"`
+}
+
+var tenantIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// ValidTenantID reports whether id is a well-formed tenant id.
+func ValidTenantID(id string) bool { return tenantIDPattern.MatchString(id) }
+
+// Validate reports every problem of c at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Store == nil {
+		errs = append(errs, errors.New("server: config: Store is required"))
+	}
+	if c.DefaultTenant != "" && !ValidTenantID(c.DefaultTenant) {
+		errs = append(errs, fmt.Errorf("server: config: default tenant %q does not match [A-Za-z0-9_-]{1,64}", c.DefaultTenant))
+	}
+	errs = append(errs, c.Defaults.validate("defaults"))
+	for id, t := range c.Tenants {
+		if !ValidTenantID(id) {
+			errs = append(errs, fmt.Errorf("server: config: tenant id %q does not match [A-Za-z0-9_-]{1,64}", id))
+		}
+		errs = append(errs, t.validate("tenant "+id))
+	}
+	return errors.Join(errs...)
+}
+
+func (t Tenant) validate(where string) error {
+	var errs []error
+	if err := t.policy().Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("server: config: %s: %w", where, err))
+	}
+	if t.LicenseBaseURL != "" && !strings.HasPrefix(t.LicenseBaseURL, "https://") && !strings.HasPrefix(t.LicenseBaseURL, "http://") {
+		errs = append(errs, fmt.Errorf("server: config: %s: licenseBaseUrl %q is not an http(s) URL", where, t.LicenseBaseURL))
+	}
+	return errors.Join(errs...)
+}
+
+func (t Tenant) policy() rotation.Policy {
+	return rotation.Policy{PeriodSeconds: t.CryptoPeriodSeconds, Horizon: t.Horizon}
+}
+
+// tenantSettings is a tenant's effective settings.
+type tenantSettings struct {
+	policy       rotation.Policy
+	playReadyURL string
+}
+
+// settings returns the effective settings of a tenant.
+func (c *Config) settings(tenant string) tenantSettings {
+	t, ok := c.Tenants[tenant]
+	if !ok {
+		t = c.Defaults
+	}
+	if t.CryptoPeriodSeconds == 0 {
+		t.CryptoPeriodSeconds = c.Defaults.CryptoPeriodSeconds
+	}
+	if t.Horizon == 0 {
+		t.Horizon = c.Defaults.Horizon
+	}
+	if t.LicenseBaseURL == "" {
+		t.LicenseBaseURL = c.Defaults.LicenseBaseURL
+	}
+	base := t.LicenseBaseURL
+	if base == "" {
+		base = "https://" + strings.ToLower(tenant) + ".anycast.nagra.com/" + tenant
+	}
+	return tenantSettings{
+		policy:       t.policy().WithDefaults(),
+		playReadyURL: strings.TrimSuffix(base, "/") + "/prls/contentlicenseservice/v1/licenses",
+	}
+}

@@ -1,0 +1,124 @@
+// Package server is where the domain packages meet: the gRPC KeyService,
+// the REST gateway in front of it, request validation, the one error
+// translation, correlation ids and request logging.
+//
+// The gateway is registered on a gRPC client connection to the server's own
+// listener (never Register…HandlerServer), so every interceptor runs for
+// REST and gRPC alike.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	keyserverv1 "github.com/keyserver/keyserver/gen/keyserver/v1"
+)
+
+// Server serves the key API over gRPC and REST.
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	grpc   *grpc.Server
+	health *health.Server
+}
+
+// New validates cfg and builds a Server. It does not listen yet.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, health: health.NewServer()}
+	s.grpc = grpc.NewServer(
+		grpc.ChainUnaryInterceptor(s.unaryInterceptor),
+	)
+	keyserverv1.RegisterKeyServiceServer(s.grpc, &keyService{cfg: &s.cfg, now: cfg.Now})
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	reflection.Register(s.grpc)
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	s.health.SetServingStatus(keyserverv1.KeyService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	return s, nil
+}
+
+// Serve serves gRPC on grpcLis and REST on httpLis until ctx is done, then
+// shuts down gracefully: no new requests are accepted, in-flight requests
+// finish (bounded by shutdownTimeout), and Serve returns. The caller closes
+// the store after Serve returns.
+func (s *Server) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
+	errc := make(chan error, 2)
+	go func() { errc <- s.grpc.Serve(grpcLis) }()
+
+	conn, err := grpc.NewClient(dialTarget(grpcLis.Addr()), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		s.grpc.Stop()
+		return fmt.Errorf("server: gateway dial: %w", err)
+	}
+	defer conn.Close()
+	gw := newGatewayMux()
+	if err := keyserverv1.RegisterKeyServiceHandler(ctx, gw, conn); err != nil {
+		s.grpc.Stop()
+		return fmt.Errorf("server: gateway: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"SERVING"}` + "\n"))
+	})
+	mux.Handle("/", gw)
+	hs := &http.Server{
+		Handler:           s.httpMiddleware(mux),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+	}
+	go func() { errc <- hs.Serve(httpLis) }()
+
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		// A listener failed: stop everything and report it.
+		_ = hs.Close()
+		s.grpc.Stop()
+		return fmt.Errorf("server: %w", err)
+	}
+	s.health.Shutdown()
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	herr := hs.Shutdown(sctx) // waits for in-flight REST requests (they need gRPC: stop it after)
+	done := make(chan struct{})
+	go func() { s.grpc.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-sctx.Done():
+		s.grpc.Stop()
+	}
+	if herr != nil && !errors.Is(herr, http.ErrServerClosed) {
+		return fmt.Errorf("server: http shutdown: %w", herr)
+	}
+	return nil
+}
+
+// shutdownTimeout bounds how long in-flight requests may take at shutdown.
+const shutdownTimeout = 20 * time.Second
+
+func dialTarget(a net.Addr) string {
+	if tcp, ok := a.(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
+		return net.JoinHostPort("127.0.0.1", fmt.Sprint(tcp.Port))
+	}
+	return a.String()
+}
