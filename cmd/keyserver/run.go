@@ -31,6 +31,7 @@ type options struct {
 	defaultTenant string
 	logFormat     string
 	logLevel      string
+	pprofAddr     string
 }
 
 func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
@@ -45,6 +46,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	fs.StringVar(&o.defaultTenant, "default-tenant", "default", "tenant served by the routes without a tenant (overridden by the config file's defaultTenant)")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&o.pprofAddr, "pprof-addr", "", "serve net/http/pprof on this loopback address (off when empty; for profiling)")
 	// Environment fallback: KEYSERVER_<FLAG>, applied before the command
 	// line so that flags win.
 	var envErr error
@@ -225,7 +227,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	log.Warn("serving plain text (no TLS): development default, keep it on loopback")
 	log.Info("listening", slog.String("grpc", gl.Addr().String()), slog.String("http", hl.Addr().String()),
 		slog.String("data_dir", o.dataDir), slog.String("default_tenant", cfg.DefaultTenant))
-	fmt.Fprintf(stdout, "keyserver listening grpc=%s http=%s\n", gl.Addr(), hl.Addr())
+	pprofNote := ""
+	if o.pprofAddr != "" {
+		pl, ps, err := listenPprof(o.pprofAddr)
+		if err != nil {
+			gl.Close()
+			hl.Close()
+			return err
+		}
+		defer ps.Close()
+		pprofNote = " pprof=" + pl.Addr().String()
+	}
+	fmt.Fprintf(stdout, "keyserver listening grpc=%s http=%s%s\n", gl.Addr(), hl.Addr(), pprofNote)
 	err = srv.Serve(ctx, gl, hl)
 	log.Info("stopped")
 	return err

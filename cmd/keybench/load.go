@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// op sends request number i from client w and checks the answer.
+type op func(ctx context.Context, w int, i int64) error
+
+// phase says how to drive an op: clients concurrent clients, for a fixed
+// number of requests (count > 0) or for a duration. With rate > 0 the load
+// is open-loop: requests are due at a fixed pace whatever the server does,
+// and latency is measured from when a request was due, so a stalled server
+// is charged for the requests queued behind it (no coordinated omission).
+type phase struct {
+	clients  int
+	count    int64
+	duration time.Duration
+	rate     float64
+}
+
+// outcome is what a phase measured. lat is sorted.
+type outcome struct {
+	requests int64
+	errors   int64
+	firstErr error
+	elapsed  time.Duration
+	lat      []time.Duration
+}
+
+func (o *outcome) throughput() float64 {
+	if o.elapsed <= 0 {
+		return 0
+	}
+	return float64(o.requests-o.errors) / o.elapsed.Seconds()
+}
+
+// percentile returns the nearest-rank q-quantile (0 < q <= 1) of the
+// latencies, or 0 without any.
+func (o *outcome) percentile(q float64) time.Duration {
+	n := len(o.lat)
+	if n == 0 {
+		return 0
+	}
+	i := int(q*float64(n)+0.999999) - 1
+	return o.lat[max(0, min(i, n-1))]
+}
+
+// clientState is one client's private record: no sharing on the hot path.
+type clientState struct {
+	lat      []time.Duration
+	errors   int64
+	firstErr error
+}
+
+func (c *clientState) done(lat time.Duration, err error) {
+	c.lat = append(c.lat, lat)
+	if err != nil {
+		c.errors++
+		if c.firstErr == nil {
+			c.firstErr = err
+		}
+	}
+}
+
+// drive runs op as p says and gathers the outcome. A cancelled ctx ends
+// the phase early.
+func drive(ctx context.Context, p phase, do op) outcome {
+	if p.clients < 1 {
+		p.clients = 1
+	}
+	states := make([]clientState, p.clients)
+	var wg sync.WaitGroup
+	start := time.Now()
+	if p.rate > 0 {
+		driveOpen(ctx, p, do, states, &wg)
+	} else {
+		var next atomic.Int64
+		deadline := start.Add(p.duration)
+		for w := range states {
+			wg.Go(func() {
+				st := &states[w]
+				for ctx.Err() == nil {
+					i := next.Add(1) - 1
+					if p.count > 0 && i >= p.count || p.count <= 0 && !time.Now().Before(deadline) {
+						return
+					}
+					t := time.Now()
+					err := do(ctx, w, i)
+					st.done(time.Since(t), err)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	out := outcome{elapsed: time.Since(start)}
+	for i := range states {
+		st := &states[i]
+		out.requests += int64(len(st.lat))
+		out.errors += st.errors
+		if out.firstErr == nil {
+			out.firstErr = st.firstErr
+		}
+		out.lat = append(out.lat, st.lat...)
+	}
+	slices.Sort(out.lat)
+	return out
+}
+
+// driveOpen is the open-loop mode: a pacer hands out due times, clients
+// take them as they become free.
+func driveOpen(ctx context.Context, p phase, do op, states []clientState, wg *sync.WaitGroup) {
+	due := make(chan time.Time, 1<<16)
+	var next atomic.Int64
+	for w := range states {
+		wg.Go(func() {
+			st := &states[w]
+			for d := range due {
+				if ctx.Err() != nil {
+					continue // drain
+				}
+				err := do(ctx, w, next.Add(1)-1)
+				st.done(time.Since(d), err)
+			}
+		})
+	}
+	start := time.Now()
+	interval := time.Duration(float64(time.Second) / p.rate)
+	total := p.count
+	if total <= 0 {
+		total = int64(p.duration / interval)
+	}
+	for i := int64(0); i < total && ctx.Err() == nil; i++ {
+		d := start.Add(time.Duration(i) * interval)
+		if wait := time.Until(d); wait > 0 {
+			time.Sleep(wait) // pacing the load, not synchronizing
+		}
+		due <- d
+	}
+	close(due)
+}

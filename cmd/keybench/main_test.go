@@ -1,0 +1,76 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// TestRun_AllScenariosSmoke runs every scenario for a tiny count against a
+// real keyserver binary and checks the summary's shape. It asserts no
+// timing: figures come from real runs (BENCHMARKS.md).
+func TestRun_AllScenariosSmoke(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "keyserver")
+	build := exec.Command("go", "build", "-o", bin, "github.com/keyserver/keyserver/cmd/keyserver")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	jsonPath := filepath.Join(t.TempDir(), "summary.json")
+	var stdout, stderr bytes.Buffer
+	args := []string{
+		"--keyserver", bin, "--clients", "4", "--requests", "40", "--rounds", "2", "--channels", "10",
+		"--pregen-keys", "30", "--rate", "200", "--memory-warmup", "20", "--memory-requests", "60",
+		"--startup-keys", "50", "--startup-runs", "1", "--json", jsonPath,
+	}
+	if err := run(context.Background(), args, &stdout, &stderr); err != nil {
+		t.Fatalf("run: %v\nstderr:\n%s", err, stderr.String())
+	}
+	b, err := os.ReadFile(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum summary
+	if err := json.Unmarshal(b, &sum); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{ // scenario/transport → phases
+		"baseline/grpc": 2, "baseline/rest": 2, "hit/grpc": 2, "hit/rest": 2,
+		"create/grpc": 1, "create/rest": 1, "pregen/grpc": 1, "pregen/rest": 1, "paced-hit/grpc": 1,
+	}
+	got := map[string]int{}
+	for _, r := range sum.Results {
+		k := r.Scenario + "/" + r.Transport
+		got[k]++
+		wantReqs := int64(40)
+		if r.Scenario == "pregen" {
+			wantReqs = 30
+		}
+		if r.Requests != wantReqs || r.Errors != 0 || r.RPS <= 0 || r.P50MS <= 0 || r.P999MS < r.P50MS {
+			t.Errorf("%s: %+v", k, r)
+		}
+		if r.Scenario == "hit" && r.RatioToBaseline <= 0 {
+			t.Errorf("%s: no ratio to baseline", k)
+		}
+	}
+	for k, n := range want {
+		if got[k] != n {
+			t.Errorf("%s: %d phases, want %d", k, got[k], n)
+		}
+	}
+	if len(sum.Ratios) == 0 {
+		t.Error("no ratio summary")
+	}
+	if m := sum.Memory; m == nil || m.RSSWarmKiB <= 0 || m.RSSEndKiB <= 0 || m.Errors != 0 {
+		t.Errorf("memory: %+v", m)
+	}
+	if s := sum.Startup; s == nil || len(s.Runs) != 1 || s.Runs[0].FirstKeyMS < s.Runs[0].ListeningMS {
+		t.Errorf("startup: %+v", s)
+	}
+	if !bytes.Contains(stdout.Bytes(), []byte("vs baseline")) {
+		t.Errorf("no table on stdout:\n%s", stdout.String())
+	}
+}
