@@ -58,6 +58,18 @@ type requestMarshaler struct {
 	runtime.JSONPb
 }
 
+// Marshal writes the key answer with marshalKeyResponse (responsejson.go),
+// anything else with protojson.
+func (m *requestMarshaler) Marshal(v any) ([]byte, error) {
+	if r, ok := v.(*keyserverv1.GetKeyAndSignalizationResponse); ok {
+		if b, err := marshalKeyResponse(make([]byte, 0, 4096), r); err == nil {
+			return b, nil
+		}
+		// Invalid UTF-8: let protojson report it as it always did.
+	}
+	return m.JSONPb.Marshal(v)
+}
+
 func (m *requestMarshaler) NewDecoder(r io.Reader) runtime.Decoder {
 	return runtime.DecoderFunc(func(v any) error {
 		body, err := io.ReadAll(r)

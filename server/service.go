@@ -16,8 +16,9 @@ import (
 // domain errors; the interceptors translate them (errors.go).
 type keyService struct {
 	keyserverv1.UnimplementedKeyServiceServer
-	cfg *Config
-	now func() time.Time
+	cfg  *Config
+	now  func() time.Time
+	sigs sigCache // built signaling entries, shared by responses
 }
 
 func (s *keyService) GetKeyAndSignalization(ctx context.Context, req *keyserverv1.GetKeyAndSignalizationRequest) (*keyserverv1.GetKeyAndSignalizationResponse, error) {
@@ -76,10 +77,15 @@ func (s *keyService) GetKeyAndSignalization(ctx context.Context, req *keyserverv
 		Scheme:         kr.scheme,
 		PlayReadyLAURL: set.playReadyURL,
 	}
+	k := sigKey{tenant: tenant, kid: rec.Key.KID, contentID: kr.contentID, scheme: kr.scheme, laURL: set.playReadyURL}
 	for _, o := range kr.outputs {
-		e, err := signal(o, p)
-		if err != nil {
-			return nil, fmt.Errorf("signaling %s: %w", o.sys, err)
+		k.out = o
+		e := s.sigs.get(&k)
+		if e == nil {
+			if e, err = signal(o, p); err != nil {
+				return nil, fmt.Errorf("signaling %s: %w", o.sys, err)
+			}
+			s.sigs.put(&k, e)
 		}
 		resp.DrmSignalization = append(resp.DrmSignalization, e)
 	}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -39,6 +40,7 @@ type options struct {
 	startupRuns    int
 	serverLogLevel string
 	profileDir     string
+	clientProfile  string
 	jsonPath       string
 }
 
@@ -71,6 +73,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.startupRuns, "startup-runs", 3, "timed starts")
 	fs.StringVar(&o.serverLogLevel, "server-log-level", "info", "--log-level of the started keyserver (its log goes to <data-dir>/server.log)")
 	fs.StringVar(&o.profileDir, "cpuprofile-dir", "", "write a server CPU profile per phase here (starts the keyserver with --pprof-addr)")
+	fs.StringVar(&o.clientProfile, "client-cpuprofile", "", "write keybench's own CPU profile (the load generator's share) to this file")
 	fs.StringVar(&o.jsonPath, "json", "", "write the JSON summary to this file instead of stdout")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -138,6 +141,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		}
 	}()
 
+	if o.clientProfile != "" {
+		f, err := os.Create(o.clientProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
 	if err := b.load(ctx); err != nil {
 		return err
 	}

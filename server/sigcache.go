@@ -1,0 +1,61 @@
+package server
+
+import (
+	"sync"
+
+	"github.com/keyserver/keyserver/drm"
+	keyserverv1 "github.com/keyserver/keyserver/gen/keyserver/v1"
+)
+
+// sigKey identifies one built drmSignalization entry. Within a tenant a
+// key id names exactly one stored key (and IV), so (tenant, key id) stands
+// for the key material the signaling depends on, without holding it.
+type sigKey struct {
+	tenant    string
+	kid       drm.KeyID
+	contentID string
+	scheme    drm.Scheme
+	laURL     string
+	out       output
+}
+
+// sigCache holds built signaling entries: a hit answers with the same
+// immutable messages instead of rebuilding pssh boxes, XML and base64 on
+// every request. Entries are never modified after insertion (responses
+// only reference them; gRPC and the gateway only read them), and a stored
+// key never changes, so an entry never goes stale. It holds at most
+// sigCacheSize entries; when full, an arbitrary entry is evicted. The zero
+// value is ready to use.
+type sigCache struct {
+	mu      sync.RWMutex
+	entries map[sigKey]*keyserverv1.DrmSignalization
+}
+
+// sigCacheSize bounds the cache: about 10 k keys of 6 entries each, a few
+// kilobytes per entry.
+const sigCacheSize = 65536
+
+func (c *sigCache) get(k *sigKey) *keyserverv1.DrmSignalization {
+	c.mu.RLock()
+	e := c.entries[*k]
+	c.mu.RUnlock()
+	return e
+}
+
+func (c *sigCache) put(k *sigKey, e *keyserverv1.DrmSignalization) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries == nil {
+		c.entries = make(map[sigKey]*keyserverv1.DrmSignalization)
+	}
+	if _, ok := c.entries[*k]; ok {
+		return
+	}
+	if len(c.entries) >= sigCacheSize {
+		for old := range c.entries {
+			delete(c.entries, old)
+			break
+		}
+	}
+	c.entries[*k] = e
+}
