@@ -31,6 +31,12 @@ type Config struct {
 	Tenants map[string]Tenant
 	// Now is the clock; nil means time.Now. Tests set it.
 	Now func() time.Time
+	// Auth configures nv-authorizations checking (auth.go). The zero
+	// value is optional mode without credentials.
+	Auth Auth
+	// TLS configures transport security. The zero value serves plain
+	// text (development, loopback only).
+	TLS TLS
 }
 
 // Tenant is one tenant's settings.
@@ -67,6 +73,7 @@ func (c *Config) Validate() error {
 		}
 		errs = append(errs, t.validate("tenant "+id))
 	}
+	errs = append(errs, c.Auth.validate(), c.TLS.validate())
 	return errors.Join(errs...)
 }
 

@@ -42,8 +42,31 @@ func (s *Server) httpMiddleware(next http.Handler) http.Handler {
 			r.Header.Set(headerCorrelationID, id)
 		}
 		w.Header().Set("X-Correlation-Id", id)
+		if r.URL.Path != "/healthz" && !s.restTokenOK(w, r, id) {
+			return
+		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// restTokenOK checks a REST request's token before the gateway reads its
+// body (the gRPC interceptor checks it again, with the tenant). A refusal
+// is answered and logged here.
+func (s *Server) restTokenOK(w http.ResponseWriter, r *http.Request, id string) bool {
+	start := time.Now()
+	_, _, err := s.auth.authenticate(r.Header.Values(headerAuthorization))
+	if err == nil {
+		return true
+	}
+	st, _ := toStatus(err)
+	writeError(r.Context(), nil, nil, w, r, st.Err())
+	s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+		slog.String("method", r.Method+" "+clip(r.URL.Path)),
+		slog.String("correlation_id", id),
+		slog.String("code", st.Code().String()),
+		slog.String("status", reasonOf(st).String()),
+		slog.Duration("duration", time.Since(start)))
+	return false
 }
 
 // unaryInterceptor runs around every RPC: correlation id, error

@@ -9,6 +9,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -31,6 +33,7 @@ type Server struct {
 	log    *slog.Logger
 	grpc   *grpc.Server
 	health *health.Server
+	auth   *authenticator
 }
 
 // New validates cfg and builds a Server. It does not listen yet.
@@ -44,10 +47,14 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, health: health.NewServer()}
-	s.grpc = grpc.NewServer(
-		grpc.ChainUnaryInterceptor(s.unaryInterceptor),
-	)
+	s := &Server{cfg: cfg, log: cfg.Logger, health: health.NewServer(), auth: newAuthenticator(cfg.Auth, cfg.Now)}
+	// unaryInterceptor (correlation id, error translation, the log line)
+	// wraps authInterceptor, which rejects before any other work.
+	opts := []grpc.ServerOption{grpc.ChainUnaryInterceptor(s.unaryInterceptor, s.authInterceptor)}
+	if cfg.TLS.Enabled() {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.TLS.serverConfig())))
+	}
+	s.grpc = grpc.NewServer(opts...)
 	keyserverv1.RegisterKeyServiceServer(s.grpc, &keyService{cfg: &s.cfg, now: cfg.Now})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
@@ -64,7 +71,11 @@ func (s *Server) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error
 	errc := make(chan error, 2)
 	go func() { errc <- s.grpc.Serve(grpcLis) }()
 
-	conn, err := grpc.NewClient(dialTarget(grpcLis.Addr()), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	dialCreds := insecure.NewCredentials()
+	if s.cfg.TLS.Enabled() {
+		dialCreds = credentials.NewTLS(s.cfg.TLS.gatewayConfig())
+	}
+	conn, err := grpc.NewClient(dialTarget(grpcLis.Addr()), grpc.WithTransportCredentials(dialCreds))
 	if err != nil {
 		s.grpc.Stop()
 		return fmt.Errorf("server: gateway dial: %w", err)
@@ -85,6 +96,10 @@ func (s *Server) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error
 		Handler:           s.httpMiddleware(mux),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
+	}
+	if s.cfg.TLS.Enabled() {
+		hs.TLSConfig = s.cfg.TLS.serverConfig()
+		httpLis = tls.NewListener(httpLis, hs.TLSConfig)
 	}
 	go func() { errc <- hs.Serve(httpLis) }()
 

@@ -5,6 +5,7 @@ package servertest
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	keyserverv1 "github.com/keyserver/keyserver/gen/keyserver/v1"
@@ -31,17 +33,38 @@ type Env struct {
 	Conn      *grpc.ClientConn
 	Client    keyserverv1.KeyServiceClient
 	HTTP      *http.Client
+	// ClientTLS is the clients' TLS configuration (ClientTLS option);
+	// nil when the server serves plain text.
+	ClientTLS *tls.Config
 
 	cancel context.CancelFunc
 	done   chan error
 }
 
+// Option changes how Start sets up the clients.
+type Option func(*Env)
+
+// ClientTLS makes Env's clients (Conn, Client, HTTP) use TLS with c; it is
+// required when cfg.TLS serves TLS.
+func ClientTLS(c *tls.Config) Option {
+	return func(e *Env) { e.ClientTLS = c }
+}
+
 // Start starts a server with cfg (Store is opened by Start when nil and
 // closed at cleanup). The server stops at test cleanup; the store's
 // consistency check runs before it closes.
-func Start(t *testing.T, cfg server.Config) *Env {
+func Start(t *testing.T, cfg server.Config, opts ...Option) *Env {
 	t.Helper()
 	e := &Env{t: t, Config: cfg, HTTP: &http.Client{Timeout: 30 * time.Second}}
+	for _, o := range opts {
+		o(e)
+	}
+	if cfg.TLS.Enabled() != (e.ClientTLS != nil) {
+		t.Fatal("servertest: a server with TLS needs the ClientTLS option, and only then")
+	}
+	if e.ClientTLS != nil {
+		e.HTTP.Transport = &http.Transport{TLSClientConfig: e.ClientTLS.Clone()}
+	}
 	if cfg.Store == nil {
 		e.StorePath = filepath.Join(t.TempDir(), "keys.db")
 		_, _ = rand.Read(e.MasterKey[:])
@@ -81,7 +104,12 @@ func (e *Env) start() {
 	go func() { e.done <- srv.Serve(ctx, gl, hl) }()
 	e.GRPCAddr = gl.Addr().String()
 	e.HTTPURL = "http://" + hl.Addr().String()
-	conn, err := grpc.NewClient(e.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds := insecure.NewCredentials()
+	if e.ClientTLS != nil {
+		e.HTTPURL = "https://" + hl.Addr().String()
+		creds = credentials.NewTLS(e.ClientTLS.Clone())
+	}
+	conn, err := grpc.NewClient(e.GRPCAddr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		e.t.Fatal(err)
 	}
