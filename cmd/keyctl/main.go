@@ -1,0 +1,239 @@
+// Command keyctl asks the key server's REST API for a content's key and
+// prints the shaka-packager arguments that encrypt with it (raw-key mode):
+//
+//	--enable_raw_key_encryption
+//	--protection_scheme=cbcs
+//	--keys=label=:key_id=<32 hex>:key=<32 hex>:iv=<32 hex>
+//	--pssh=<hex of the pssh boxes the server signals, in its order>
+//	--protection_systems=FairPlay              (only when FairPlay is signaled)
+//	--hls_key_uri=<FairPlay skd:// URI>        (only when FairPlay is signaled)
+//
+// one per line, so that `packager … $(keyctl -content movie-42)` works. The
+// key is printed on purpose: this is a tool for the operator's packaging
+// pipeline, and its output must be handled as a secret.
+//
+// Usage:
+//
+//	keyctl [-server URL] [-tenant T] -content ID [-live [-at RFC3339]] [-drm WV,PR,PRM,FPS] [-label L] [-auth TOKEN]
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/keyserver/keyserver/drm"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "keyctl:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+type options struct {
+	server, tenant, content, drms, label, auth, at string
+	live                                           bool
+	timeout                                        time.Duration
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var o options
+	fs := flag.NewFlagSet("keyctl", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.server, "server", envOr("KEYCTL_SERVER", "http://127.0.0.1:8080"), "key server REST base URL (env KEYCTL_SERVER)")
+	fs.StringVar(&o.tenant, "tenant", "", "tenant id; empty uses the server's default tenant route")
+	fs.StringVar(&o.content, "content", "", "content id (drmContentId), required")
+	fs.StringVar(&o.drms, "drm", "WV,PR,PRM,FPS", "DRM systems, comma-separated: WV, PR, PRM (pssh) and FPS (--hls_key_uri)")
+	fs.StringVar(&o.label, "label", "", "shaka stream label for the key (drm_label); empty: all streams")
+	fs.BoolVar(&o.live, "live", false, "LIVE content: the key of the crypto period that contains -at")
+	fs.StringVar(&o.at, "at", "", "LIVE only: RFC 3339 time whose period's key to fetch (default now)")
+	fs.StringVar(&o.auth, "auth", os.Getenv("KEYCTL_AUTH"), "nv-authorizations header value, if the server requires one (env KEYCTL_AUTH)")
+	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "request timeout")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if o.content == "" {
+		return errors.New("-content is required")
+	}
+	if o.at != "" && !o.live {
+		return errors.New("-at needs -live")
+	}
+	if strings.ContainsAny(o.label, ":,") {
+		return errors.New("-label must not contain ':' or ','")
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	resp, err := fetch(ctx, &o)
+	if err != nil {
+		return err
+	}
+	lines, err := packagerArgs(resp, o.label)
+	if err != nil {
+		return err
+	}
+	for _, l := range lines {
+		if _, err := fmt.Fprintln(stdout, l); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// keyResponse is the part of the REST answer keyctl reads.
+type keyResponse struct {
+	Status       string `json:"status"`
+	ErrorMessage string `json:"errorMessage"`
+	ContentKey   struct {
+		KeyID string `json:"keyId"`
+		Key   string `json:"key"`
+		IV    string `json:"iv"`
+	} `json:"contentKey"`
+	DrmSignalization []struct {
+		Dash *struct {
+			DrmSystemID string `json:"drmSystemId"`
+			PsshBox     string `json:"psshBox"`
+		} `json:"dash"`
+		HLS *struct {
+			DrmSystemID string `json:"drmSystemId"`
+			KeyURI      string `json:"keyUri"`
+		} `json:"hls"`
+	} `json:"drmSignalization"`
+}
+
+func fetch(ctx context.Context, o *options) (*keyResponse, error) {
+	mode := "VOD"
+	sched := map[string]any(nil)
+	if o.live {
+		mode = "LIVE"
+		if o.at != "" {
+			t, err := time.Parse(time.RFC3339, o.at)
+			if err != nil {
+				return nil, fmt.Errorf("-at: %w", err)
+			}
+			sched = map[string]any{"time": t.UTC().Format(time.RFC3339)}
+		}
+	}
+	var list []string
+	for _, d := range strings.Split(o.drms, ",") {
+		if d = strings.TrimSpace(d); d != "" {
+			list = append(list, d)
+		}
+	}
+	body := map[string]any{
+		"drmContent": map[string]any{
+			"drmContentId": o.content,
+			"profile":      map[string]any{"distributionMode": mode},
+		},
+		"drmList": list,
+	}
+	if sched != nil {
+		body["scheduledKey"] = sched
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	u := strings.TrimSuffix(o.server, "/")
+	if o.tenant != "" {
+		u += "/" + url.PathEscape(o.tenant)
+	}
+	u += "/ckm/v1/keyAndSignalization"
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(b))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if o.auth != "" {
+		req.Header.Set("nv-authorizations", o.auth)
+	}
+	hr, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer hr.Body.Close()
+	rb, err := io.ReadAll(io.LimitReader(hr.Body, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	var r keyResponse
+	if err := json.Unmarshal(rb, &r); err != nil {
+		return nil, fmt.Errorf("%s: HTTP %d, unreadable answer: %v", u, hr.StatusCode, err)
+	}
+	if hr.StatusCode != http.StatusOK || r.Status != "OK" {
+		return nil, fmt.Errorf("%s: HTTP %d %s: %s", u, hr.StatusCode, r.Status, r.ErrorMessage)
+	}
+	return &r, nil
+}
+
+// packagerArgs turns the answer into shaka-packager arguments. pssh boxes
+// come from the DASH entries (the same boxes go into the init segment for
+// HLS too), each system once, in the server's order.
+func packagerArgs(r *keyResponse, label string) ([]string, error) {
+	kid, err := drm.ParseKeyID(r.ContentKey.KeyID)
+	if err != nil {
+		return nil, fmt.Errorf("contentKey.keyId: %w", err)
+	}
+	key, err := base64.StdEncoding.DecodeString(r.ContentKey.Key)
+	if err != nil || len(key) != 16 {
+		return nil, errors.New("contentKey.key is not the base64 of 16 bytes")
+	}
+	iv, err := base64.StdEncoding.DecodeString(r.ContentKey.IV)
+	if err != nil || len(iv) != 16 {
+		return nil, errors.New("contentKey.iv is not the base64 of 16 bytes")
+	}
+	var pssh []byte
+	seen := map[string]bool{}
+	hlsKeyURI := ""
+	for i, s := range r.DrmSignalization {
+		switch {
+		case s.Dash != nil && s.Dash.PsshBox != "" && !seen[s.Dash.DrmSystemID]:
+			box, err := base64.StdEncoding.DecodeString(s.Dash.PsshBox)
+			if err != nil {
+				return nil, fmt.Errorf("drmSignalization[%d].dash.psshBox: %v", i, err)
+			}
+			seen[s.Dash.DrmSystemID] = true
+			pssh = append(pssh, box...)
+		case s.HLS != nil && s.HLS.DrmSystemID == drm.SystemIDFairPlay:
+			hlsKeyURI = s.HLS.KeyURI
+		}
+	}
+	out := []string{
+		"--enable_raw_key_encryption",
+		"--protection_scheme=cbcs",
+		fmt.Sprintf("--keys=label=%s:key_id=%s:key=%s:iv=%s", label, kid.Hex(), hex.EncodeToString(key), hex.EncodeToString(iv)),
+	}
+	if len(pssh) > 0 {
+		out = append(out, "--pssh="+hex.EncodeToString(pssh))
+	}
+	if hlsKeyURI != "" {
+		// FairPlay has no pssh box; naming the system makes shaka write
+		// its HLS key line (com.apple.streamingkeydelivery) with this URI.
+		out = append(out, "--protection_systems=FairPlay", "--hls_key_uri="+hlsKeyURI)
+	}
+	return out, nil
+}
