@@ -303,15 +303,15 @@ func authorize(cred *Credential, claims *authnClaims, tenant string) error {
 	return nil
 }
 
-// keyServicePrefix selects the methods that need authentication; health
+// authMethodPrefix selects the methods that need authentication; health
 // and reflection stay open for probes and tooling.
-var keyServicePrefix = "/" + keyserverv1.KeyService_ServiceDesc.ServiceName + "/"
+var authMethodPrefix = "/" + keyserverv1.KeyService_ServiceDesc.ServiceName + "/"
 
 // authInterceptor checks the token before any other work of a KeyService
 // call. It runs inside unaryInterceptor, so that rejected calls are
 // translated, logged and carry their correlation id like any other.
 func (s *Server) authInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	if !strings.HasPrefix(info.FullMethod, keyServicePrefix) {
+	if !strings.HasPrefix(info.FullMethod, authMethodPrefix) {
 		return handler(ctx, req)
 	}
 	md, _ := metadata.FromIncomingContext(ctx)

@@ -59,13 +59,14 @@ func (s *Server) restTokenOK(w http.ResponseWriter, r *http.Request, id string) 
 		return true
 	}
 	st, _ := toStatus(err)
-	writeError(r.Context(), nil, nil, w, r, st.Err())
+	// Logged before answering, like the gRPC interceptor does.
 	s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 		slog.String("method", r.Method+" "+clip(r.URL.Path)),
 		slog.String("correlation_id", id),
 		slog.String("code", st.Code().String()),
 		slog.String("status", reasonOf(st).String()),
 		slog.Duration("duration", time.Since(start)))
+	writeError(r.Context(), nil, nil, w, r, st.Err())
 	return false
 }
 
