@@ -32,6 +32,14 @@ type options struct {
 	logFormat     string
 	logLevel      string
 	pprofAddr     string
+	// Authentication and TLS (security.go); secrets only from files.
+	authMode        string
+	credentialsFile string
+	tlsCertFile     string
+	tlsKeyFile      string
+	clientCAFile    string
+	gatewayCertFile string
+	gatewayKeyFile  string
 }
 
 func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
@@ -47,6 +55,13 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&o.pprofAddr, "pprof-addr", "", "serve net/http/pprof on this loopback address (off when empty; for profiling)")
+	fs.StringVar(&o.authMode, "auth", "optional", "nv-authorizations: required (cloud: no token, no key) or optional (on-premise: a token that is present is still checked)")
+	fs.StringVar(&o.credentialsFile, "credentials-file", "", "YAML/JSON file of SSP credentials (credentialId, tenantId, signingKey, privilege), added to the config's auth.credentials")
+	fs.StringVar(&o.tlsCertFile, "tls-cert-file", "", "PEM certificate chain: serve both listeners over TLS (with --tls-key-file)")
+	fs.StringVar(&o.tlsKeyFile, "tls-key-file", "", "PEM private key of --tls-cert-file")
+	fs.StringVar(&o.clientCAFile, "client-ca-file", "", "PEM CA certificates: require client certificates they verify (mutual TLS)")
+	fs.StringVar(&o.gatewayCertFile, "gateway-cert-file", "", "PEM client certificate the REST gateway presents to gRPC under mutual TLS (default: the server certificate)")
+	fs.StringVar(&o.gatewayKeyFile, "gateway-key-file", "", "PEM private key of --gateway-cert-file")
 	// Environment fallback: KEYSERVER_<FLAG>, applied before the command
 	// line so that flags win.
 	var envErr error
@@ -75,6 +90,7 @@ type fileConfig struct {
 	DefaultTenant string                   `yaml:"defaultTenant"`
 	Defaults      server.Tenant            `yaml:"defaults"`
 	Tenants       map[string]server.Tenant `yaml:"tenants"`
+	Auth          fileAuth                 `yaml:"auth"`
 }
 
 func loadConfig(path string) (*fileConfig, error) {
@@ -184,6 +200,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	auth, err := buildAuth(o, fc.Auth)
+	if err != nil {
+		return err
+	}
+	tlsCfg, err := buildTLS(o)
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
@@ -207,6 +231,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		DefaultTenant: o.defaultTenant,
 		Defaults:      fc.Defaults,
 		Tenants:       fc.Tenants,
+		Auth:          auth,
+		TLS:           tlsCfg,
 	}
 	if fc.DefaultTenant != "" {
 		cfg.DefaultTenant = fc.DefaultTenant
@@ -224,7 +250,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		gl.Close()
 		return fmt.Errorf("--http-addr: %w", err)
 	}
-	log.Warn("serving plain text (no TLS): development default, keep it on loopback")
+	if tlsCfg.Enabled() {
+		log.Info("serving TLS on both listeners", slog.Bool("mutual_tls", tlsCfg.ClientCAs != nil))
+	} else {
+		log.Warn("serving plain text (no TLS): development default, keep it on loopback")
+	}
+	log.Info("authentication", slog.String("mode", o.authMode), slog.Int("credentials", len(auth.Credentials)))
 	log.Info("listening", slog.String("grpc", gl.Addr().String()), slog.String("http", hl.Addr().String()),
 		slog.String("data_dir", o.dataDir), slog.String("default_tenant", cfg.DefaultTenant))
 	pprofNote := ""

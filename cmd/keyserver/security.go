@@ -1,0 +1,169 @@
+package main
+
+// Authentication and TLS settings. Secrets (signing keys, TLS private keys)
+// come only from files: the YAML config or --credentials-file, and the
+// --tls-*-file paths. They never come from command-line values, which show
+// up in process listings, and they are never logged.
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/keyserver/keyserver/server"
+)
+
+// fileAuth is the config file's auth section.
+type fileAuth struct {
+	// Leeway tolerates clock skew on exp; empty means 60s.
+	Leeway      string           `yaml:"leeway"`
+	Credentials []fileCredential `yaml:"credentials"`
+}
+
+// fileCredential is one SSP credential, with Nagra's JSON field names so
+// that an exported credential can be used as is.
+type fileCredential struct {
+	CredentialID   string   `yaml:"credentialId"`
+	CredentialName string   `yaml:"credentialName"`
+	TenantID       string   `yaml:"tenantId"`
+	SigningKey     string   `yaml:"signingKey"` // standard base64
+	Privilege      []string `yaml:"privilege"`
+}
+
+// loadCredentialsFile reads a YAML or JSON file holding a list of
+// credentials, an object {"credentials": [...]}, or a single credential.
+// Unknown fields (such as a credential's encryption key) are ignored.
+func loadCredentialsFile(path string) ([]fileCredential, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--credentials-file: %w", err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("--credentials-file %s: not YAML or JSON", path)
+	}
+	if len(doc.Content) == 0 {
+		return nil, fmt.Errorf("--credentials-file %s: empty", path)
+	}
+	root := doc.Content[0]
+	var creds []fileCredential
+	switch {
+	case root.Kind == yaml.SequenceNode:
+		err = root.Decode(&creds)
+	case root.Kind == yaml.MappingNode && hasKey(root, "credentials"):
+		var w struct {
+			Credentials []fileCredential `yaml:"credentials"`
+		}
+		err = root.Decode(&w)
+		creds = w.Credentials
+	case root.Kind == yaml.MappingNode:
+		var c fileCredential
+		err = root.Decode(&c)
+		creds = []fileCredential{c}
+	default:
+		err = errors.New("want a list of credentials or a credential object")
+	}
+	if err != nil {
+		// yaml errors quote offending values: keep only the position-free gist.
+		return nil, fmt.Errorf("--credentials-file %s: malformed credentials", path)
+	}
+	return creds, nil
+}
+
+func hasKey(m *yaml.Node, key string) bool {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return true
+		}
+	}
+	return false
+}
+
+// buildAuth turns the mode flag, the config's auth section and the
+// credentials file into server.Auth.
+func buildAuth(o *options, fa fileAuth) (server.Auth, error) {
+	var a server.Auth
+	switch o.authMode {
+	case "required":
+		a.Required = true
+	case "optional":
+	default:
+		return a, fmt.Errorf("--auth: %q is not required or optional", o.authMode)
+	}
+	if fa.Leeway != "" {
+		d, err := time.ParseDuration(fa.Leeway)
+		if err != nil || d < 0 {
+			return a, fmt.Errorf("config: auth.leeway: %q is not a non-negative duration", fa.Leeway)
+		}
+		if d == 0 {
+			d = -1 // server.Auth: negative means no leeway
+		}
+		a.Leeway = d
+	}
+	creds := fa.Credentials
+	if o.credentialsFile != "" {
+		more, err := loadCredentialsFile(o.credentialsFile)
+		if err != nil {
+			return a, err
+		}
+		creds = append(creds, more...)
+	}
+	var errs []error
+	for i, c := range creds {
+		key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(c.SigningKey))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("credentials[%d] (credentialId %q): signingKey is not standard base64", i, c.CredentialID))
+			continue
+		}
+		a.Credentials = append(a.Credentials, server.Credential{ID: c.CredentialID, Tenant: c.TenantID, SigningKey: key, Privileges: c.Privilege})
+	}
+	return a, errors.Join(errs...)
+}
+
+// buildTLS loads the TLS files.
+func buildTLS(o *options) (server.TLS, error) {
+	var t server.TLS
+	if (o.tlsCertFile == "") != (o.tlsKeyFile == "") {
+		return t, errors.New("--tls-cert-file and --tls-key-file go together")
+	}
+	if (o.gatewayCertFile == "") != (o.gatewayKeyFile == "") {
+		return t, errors.New("--gateway-cert-file and --gateway-key-file go together")
+	}
+	if o.tlsCertFile == "" {
+		if o.clientCAFile != "" || o.gatewayCertFile != "" {
+			return t, errors.New("--client-ca-file and --gateway-cert-file need --tls-cert-file and --tls-key-file")
+		}
+		return t, nil
+	}
+	cert, err := tls.LoadX509KeyPair(o.tlsCertFile, o.tlsKeyFile)
+	if err != nil {
+		return t, fmt.Errorf("--tls-cert-file/--tls-key-file: %w", err)
+	}
+	t.Certificate = &cert
+	if o.gatewayCertFile != "" {
+		gw, err := tls.LoadX509KeyPair(o.gatewayCertFile, o.gatewayKeyFile)
+		if err != nil {
+			return t, fmt.Errorf("--gateway-cert-file/--gateway-key-file: %w", err)
+		}
+		t.GatewayCertificate = &gw
+	}
+	if o.clientCAFile != "" {
+		b, err := os.ReadFile(o.clientCAFile)
+		if err != nil {
+			return t, fmt.Errorf("--client-ca-file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(b) {
+			return t, fmt.Errorf("--client-ca-file %s: no PEM certificate", o.clientCAFile)
+		}
+		t.ClientCAs = pool
+	}
+	return t, nil
+}
