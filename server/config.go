@@ -37,6 +37,9 @@ type Config struct {
 	// TLS configures transport security. The zero value serves plain
 	// text (development, loopback only).
 	TLS TLS
+	// Limits bound request sizes, concurrency and time (limits.go). The
+	// zero value means the defaults.
+	Limits Limits
 }
 
 // Tenant is one tenant's settings.
@@ -73,7 +76,7 @@ func (c *Config) Validate() error {
 		}
 		errs = append(errs, t.validate("tenant "+id))
 	}
-	errs = append(errs, c.Auth.validate(), c.TLS.validate())
+	errs = append(errs, c.Auth.validate(), c.TLS.validate(), c.Limits.validate())
 	return errors.Join(errs...)
 }
 

@@ -109,6 +109,10 @@ func parseRequest(req *keyserverv1.GetKeyAndSignalizationRequest, tenant string)
 			if err != nil {
 				return nil, invalid("scheduledKey.time", "not an RFC 3339 time (e.g. 2026-11-24T10:00:00Z)")
 			}
+			if at.IsZero() {
+				// The zero time means "now" below: refuse it here.
+				return nil, invalid("scheduledKey.time", "time is before the Unix epoch")
+			}
 			kr.at = at
 		}
 		if ck := sk.GetContentKey(); ck != nil && (ck.GetKeyId() != "" || ck.GetKey() != "" || ck.GetIv() != "") {
@@ -201,6 +205,9 @@ func parseSupplied(ck *keyserverv1.ContentKey) (*keystore.Supplied, error) {
 	if err != nil {
 		return nil, invalid(prefix+"keyId", "not a dashed UUID (8-4-4-4-12 hex digits)")
 	}
+	if kid.IsZero() {
+		return nil, invalid(prefix+"keyId", "the all-zero key id is not a key id")
+	}
 	if ck.GetKey() == "" {
 		return nil, reject(keyserverv1.Status_MISSING_CONTENT_KEY, prefix+"key", "is required when a key id is supplied")
 	}
@@ -228,10 +235,14 @@ func decode16(dst []byte, s string) error {
 	if len(s) != 24 {
 		return decodeError("must be standard base64 of 16 bytes (24 characters), got " + strconv.Itoa(len(s)) + " characters")
 	}
-	n, err := base64.StdEncoding.Strict().Decode(dst, []byte(s))
+	// Decode needs room for DecodedLen(24) = 18 bytes: 24 characters
+	// without padding (or with skipped newlines) decode to more than 16.
+	var buf [18]byte
+	n, err := base64.StdEncoding.Strict().Decode(buf[:], []byte(s))
 	if err != nil || n != 16 {
 		return decodeError("not standard base64 of 16 bytes")
 	}
+	copy(dst, buf[:16])
 	return nil
 }
 

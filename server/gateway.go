@@ -76,7 +76,7 @@ func (m *requestMarshaler) NewDecoder(r io.Reader) runtime.Decoder {
 		if err != nil {
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
-				return &bodyError{reason: keyserverv1.Status_INVALID_REQUEST, msg: "request body exceeds " + strconv.FormatInt(mbe.Limit, 10) + " bytes"}
+				return &bodyError{reason: keyserverv1.Status_INVALID_REQUEST, msg: bodyTooLarge + strconv.FormatInt(mbe.Limit, 10) + " bytes"}
 			}
 			return &bodyError{reason: keyserverv1.Status_INVALID_REQUEST, msg: "reading request body failed"}
 		}
@@ -120,6 +120,9 @@ func unmarshalRequest(body []byte, m proto.Message, opts protojson.UnmarshalOpti
 	if err == nil {
 		return nil
 	}
+	if berr := checkJSON(body); berr != nil {
+		return berr
+	}
 	var doc map[string]any
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
@@ -140,7 +143,7 @@ func unmarshalRequest(body []byte, m proto.Message, opts protojson.UnmarshalOpti
 	lenient := opts
 	lenient.DiscardUnknown = true // enum names were checked by normalize
 	if err := lenient.Unmarshal(fixed, m); err != nil {
-		return &bodyError{reason: keyserverv1.Status_INVALID_REQUEST, msg: cleanProtoJSONError(err)}
+		return &bodyError{reason: keyserverv1.Status_INVALID_REQUEST, field: fieldOfProtoJSONError(fixed, err), msg: cleanProtoJSONError(err)}
 	}
 	return nil
 }
@@ -157,6 +160,25 @@ func cleanProtoJSONError(err error) string {
 		}
 	}
 	return s
+}
+
+// fieldOfProtoJSONError names the field at the position a protojson error
+// gives ("(line 1:23)"), for the messages that do not name it.
+func fieldOfProtoJSONError(body []byte, err error) string {
+	s := err.Error()
+	i := strings.Index(s, "(line 1:")
+	if i < 0 {
+		return ""
+	}
+	j := strings.IndexByte(s[i:], ')')
+	if j < 0 {
+		return ""
+	}
+	col, cerr := strconv.Atoi(s[i+len("(line 1:") : i+j])
+	if cerr != nil || col < 1 {
+		return ""
+	}
+	return pathAt(body, int64(col-1))
 }
 
 // member returns obj's member under its JSON name or its proto name
@@ -321,6 +343,9 @@ func writeError(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w
 		if st.Code() == codes.Unimplemented || st.Code() == codes.NotFound {
 			msg = "no such route"
 		}
+	}
+	if code == 0 && reason == keyserverv1.Status_INVALID_REQUEST && strings.HasPrefix(msg, bodyTooLarge) {
+		code = http.StatusRequestEntityTooLarge // limits.go
 	}
 	if code == 0 {
 		code = runtime.HTTPStatusFromCode(st.Code())

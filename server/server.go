@@ -34,6 +34,7 @@ type Server struct {
 	grpc   *grpc.Server
 	health *health.Server
 	auth   *authenticator
+	limit  *limiter
 }
 
 // New validates cfg and builds a Server. It does not listen yet.
@@ -47,10 +48,15 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, health: health.NewServer(), auth: newAuthenticator(cfg.Auth, cfg.Now)}
+	cfg.Limits = cfg.Limits.withDefaults()
+	s := &Server{cfg: cfg, log: cfg.Logger, health: health.NewServer(), auth: newAuthenticator(cfg.Auth, cfg.Now), limit: newLimiter(cfg.Limits)}
 	// unaryInterceptor (correlation id, error translation, the log line)
-	// wraps authInterceptor, which rejects before any other work.
-	opts := []grpc.ServerOption{grpc.ChainUnaryInterceptor(s.unaryInterceptor, s.authInterceptor)}
+	// wraps limitInterceptor (in-flight bound, deadline, limits.go) and
+	// authInterceptor, which rejects before any other work.
+	opts := []grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(s.unaryInterceptor, s.limitInterceptor, s.authInterceptor),
+		grpc.MaxRecvMsgSize(cfg.Limits.MaxMessageBytes),
+	}
 	if cfg.TLS.Enabled() {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.TLS.serverConfig())))
 	}
@@ -93,9 +99,10 @@ func (s *Server) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error
 	})
 	mux.Handle("/", gw)
 	hs := &http.Server{
-		Handler:           s.httpMiddleware(mux),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
+		Handler:           s.httpMiddleware(s.limitBody(mux)),
+		ReadHeaderTimeout: s.cfg.Limits.ReadHeaderTimeout,
+		ReadTimeout:       s.cfg.Limits.ReadTimeout,
+		IdleTimeout:       s.cfg.Limits.IdleTimeout,
 	}
 	if s.cfg.TLS.Enabled() {
 		hs.TLSConfig = s.cfg.TLS.serverConfig()
