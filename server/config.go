@@ -53,6 +53,11 @@ type Tenant struct {
 	// LA_URL and LUI_URL are <base>/prls/contentlicenseservice/v1/licenses.
 	// Empty means https://{tenant lower-case}.anycast.nagra.com/{tenant}.
 	LicenseBaseURL string `yaml:"licenseBaseUrl"`
+	// WidevineSigners are the signers (name → credential) whose requests
+	// the Widevine Common Encryption API accepts for this tenant
+	// (widevine.go). Empty means Defaults.WidevineSigners; with none at
+	// all the endpoint answers every request ACCESS_DENIED.
+	WidevineSigners map[string]WidevineSigner `yaml:"widevineSigners"`
 }
 
 var tenantIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -88,6 +93,7 @@ func (t Tenant) validate(where string) error {
 	if t.LicenseBaseURL != "" && !strings.HasPrefix(t.LicenseBaseURL, "https://") && !strings.HasPrefix(t.LicenseBaseURL, "http://") {
 		errs = append(errs, fmt.Errorf("server: config: %s: licenseBaseUrl %q is not an http(s) URL", where, t.LicenseBaseURL))
 	}
+	errs = append(errs, validateWidevineSigners(where, t.WidevineSigners))
 	return errors.Join(errs...)
 }
 

@@ -97,6 +97,9 @@ func (s *Server) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"SERVING"}` + "\n"))
 	})
+	wv := &widevineHandler{cfg: &s.cfg, log: s.log} // widevine.go
+	mux.Handle("POST /widevine/cenc", wv)
+	mux.Handle("POST /{tenantId}/widevine/cenc", wv)
 	mux.Handle("/", gw)
 	hs := &http.Server{
 		Handler:           s.httpMiddleware(s.limitBody(mux)),
