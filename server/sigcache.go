@@ -31,9 +31,10 @@ type sigCache struct {
 	entries map[sigKey]*keyserverv1.DrmSignalization
 }
 
-// sigCacheSize bounds the cache: about 10 k keys of 6 entries each, a few
-// kilobytes per entry.
-const sigCacheSize = 65536
+// sigCacheSize bounds the cache: entries of about 2,700 keys at six
+// entries a key, some 1–2 KB each (tens of MB at most), like the keystore's
+// record cache.
+const sigCacheSize = 16384
 
 func (c *sigCache) get(k *sigKey) *keyserverv1.DrmSignalization {
 	c.mu.RLock()
