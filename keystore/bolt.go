@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"io/fs"
 	"os"
@@ -118,6 +119,9 @@ func Open(path string, opts *Options) (*Bolt, error) {
 	info, err := os.Stat(path)
 	switch {
 	case err == nil && info.Size() > 0:
+		if err := checkTruncated(path, info.Size()); err != nil {
+			return nil, err
+		}
 		db, err := b.inspect(path, o.Timeout)
 		if o.ReadOnly {
 			if errors.Is(err, errEmpty) {
@@ -146,7 +150,7 @@ func Open(path string, opts *Options) (*Bolt, error) {
 	}
 	db.MaxBatchSize = o.MaxBatchSize
 	db.MaxBatchDelay = o.MaxBatchDelay
-	err = db.View(func(tx *bolt.Tx) error { return b.verifyMeta(tx) })
+	err = withPath(db.View(func(tx *bolt.Tx) error { return b.verifyMeta(tx) }), path)
 	if errors.Is(err, errEmpty) {
 		err = db.Update(b.initMeta)
 	}
@@ -160,8 +164,15 @@ func Open(path string, opts *Options) (*Bolt, error) {
 
 // inspect opens path read-only and verifies it. On success (or errEmpty)
 // the read-only DB is returned open; otherwise it is closed.
-func (b *Bolt) inspect(path string, timeout time.Duration) (*bolt.DB, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: timeout})
+func (b *Bolt) inspect(path string, timeout time.Duration) (db *bolt.DB, err error) {
+	defer func() {
+		// bbolt panics on some damaged pages; nothing is open yet, so
+		// refuse the file instead of crashing the process.
+		if r := recover(); r != nil {
+			db, err = nil, fmt.Errorf("%w: %s: damaged file (%v)", ErrCorrupt, path, r)
+		}
+	}()
+	db, err = bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: timeout})
 	if err != nil {
 		oerr := openError(path, timeout, err)
 		if !errors.Is(oerr, ErrLocked) && !errors.Is(oerr, ErrForeignFile) && lacksBoltMagic(path) {
@@ -171,7 +182,7 @@ func (b *Bolt) inspect(path string, timeout time.Duration) (*bolt.DB, error) {
 		}
 		return nil, oerr
 	}
-	err = db.View(func(tx *bolt.Tx) error { return b.verifyMeta(tx) })
+	err = withPath(db.View(func(tx *bolt.Tx) error { return b.verifyMeta(tx) }), path)
 	if err != nil && !errors.Is(err, errEmpty) {
 		_ = db.Close()
 		return nil, err
@@ -181,6 +192,46 @@ func (b *Bolt) inspect(path string, timeout time.Duration) (*bolt.DB, error) {
 		db = nil
 	}
 	return db, err
+}
+
+// checkTruncated refuses a file shorter than its newest valid meta page
+// says it is (bbolt itself would read past the end and panic). Files
+// without a valid meta page are left to bbolt's own checks.
+func checkTruncated(path string, size int64) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil // bbolt reports it
+	}
+	defer f.Close()
+	// Page header (16 bytes), then the meta: magic, version, pageSize,
+	// flags (4 bytes each), root bucket (16), freelist, pgid, txid,
+	// checksum (8 each); the checksum is FNV-64a of the 56 bytes before it.
+	var need int64
+	var txid uint64
+	pageSize := int64(os.Getpagesize())
+	for i := int64(0); i < 2; i++ {
+		var m [16 + 64]byte
+		if _, err := f.ReadAt(m[:], i*pageSize); err != nil {
+			continue
+		}
+		meta := m[16:]
+		h := fnv.New64a()
+		h.Write(meta[:56])
+		le := binary.LittleEndian
+		if le.Uint32(meta[0:]) != 0xED0CDAED || le.Uint64(meta[56:]) != h.Sum64() {
+			continue
+		}
+		if i == 0 {
+			pageSize = int64(le.Uint32(meta[8:]))
+		}
+		if t := le.Uint64(meta[48:]); t >= txid {
+			txid, need = t, int64(le.Uint64(meta[40:]))*int64(le.Uint32(meta[8:]))
+		}
+	}
+	if need > size {
+		return fmt.Errorf("%w: %s: file is truncated (%d bytes, its last transaction needs %d)", ErrCorrupt, path, size, need)
+	}
+	return nil
 }
 
 // lacksBoltMagic reports whether path is readable and its first meta page
@@ -207,6 +258,15 @@ func openError(path string, timeout time.Duration, err error) error {
 		return fmt.Errorf("%w: %s: not a bbolt file (%v)", ErrForeignFile, path, err)
 	}
 	return fmt.Errorf("keystore: open %s: %v", path, err)
+}
+
+// withPath names the file in an error of verifyMeta (errEmpty, an
+// internal signal, stays as is).
+func withPath(err error, path string) error {
+	if err == nil || errors.Is(err, errEmpty) {
+		return err
+	}
+	return fmt.Errorf("%w (%s)", err, path)
 }
 
 func (b *Bolt) verifyMeta(tx *bolt.Tx) error {

@@ -1,0 +1,250 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// setFileSizeLimit sets the soft RLIMIT_FSIZE of process pid (prlimit(2)):
+// the process can then not grow any file beyond cur bytes; writes past it
+// fail with EFBIG (Go ignores SIGXFSZ), as they would on a full disk.
+// cur = ^0 lifts the limit.
+func setFileSizeLimit(t *testing.T, pid int, cur uint64) {
+	t.Helper()
+	var old syscall.Rlimit
+	if _, _, e := syscall.RawSyscall6(syscall.SYS_PRLIMIT64, uintptr(pid), syscall.RLIMIT_FSIZE, 0, uintptr(unsafe.Pointer(&old)), 0, 0); e != 0 {
+		t.Fatalf("prlimit get: %v", e)
+	}
+	lim := syscall.Rlimit{Cur: cur, Max: old.Max}
+	if _, _, e := syscall.RawSyscall6(syscall.SYS_PRLIMIT64, uintptr(pid), syscall.RLIMIT_FSIZE, uintptr(unsafe.Pointer(&lim)), 0, 0, 0); e != 0 {
+		t.Fatalf("prlimit set: %v", e)
+	}
+}
+
+// postStatus posts a VOD request and returns the HTTP code and key.
+func postStatus(t *testing.T, p *proc, content string) (int, string) {
+	t.Helper()
+	key, answered, err := postKeyChecked(http.DefaultClient, p.http,
+		`{"drmContent":{"drmContentId":"`+content+`","profile":{"distributionMode":"VOD"}},"drmList":["WV"]}`)
+	if !answered || err != nil {
+		t.Fatalf("%s: %v (answered %v)\n%s", content, err, answered, p.stderr)
+	}
+	if key != "" {
+		return http.StatusOK, key
+	}
+	res, err := http.Post(p.http+"/ckm/v1/keyAndSignalization", "application/json",
+		strings.NewReader(`{"drmContent":{"drmContentId":"`+content+`","profile":{"distributionMode":"VOD"}},"drmList":["WV"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode, ""
+}
+
+// TestFaults_DiskFull: when the store file cannot grow (the disk is full),
+// creations answer UNAVALAIBLE_SERVICE / 503 while every existing key is
+// still served; the process does not crash, and once space is back new
+// keys are created again without a restart. Every key handed out survives.
+func TestFaults_DiskFull(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	p := startProc(t, dir)
+	got := &issued{keys: map[string]string{}}
+	for i := 0; i < 20; i++ {
+		id := fmt.Sprintf("before-%d", i)
+		code, key := postStatus(t, p, id)
+		if code != http.StatusOK {
+			t.Fatalf("%s: HTTP %d before the fault", id, code)
+		}
+		got.add(id+"|0", key)
+	}
+	// Restart: the keys made so far are now only in the file, not cached.
+	p.stop(t)
+	p = startProc(t, dir)
+	fi, err := os.Stat(filepath.Join(dir, "keys.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	setFileSizeLimit(t, p.cmd.Process.Pid, uint64(fi.Size()))
+
+	// Fill what is left of the file until a creation fails.
+	refused := 0
+	for i := 0; i < 50000 && refused == 0; i++ {
+		id := fmt.Sprintf("fill-%d", i)
+		switch code, key := postStatus(t, p, id); code {
+		case http.StatusOK:
+			got.add(id+"|0", key)
+		case http.StatusServiceUnavailable:
+			refused++
+		default:
+			t.Fatalf("%s: HTTP %d while the disk fills", id, code)
+		}
+	}
+	if refused == 0 {
+		t.Fatal("the store never ran out of space")
+	}
+	t.Logf("the store file filled up after %d keys", len(got.keys))
+	// While full: more creations are refused, existing keys are served.
+	for i := 0; i < 5; i++ {
+		if code, _ := postStatus(t, p, fmt.Sprintf("while-full-%d", i)); code != http.StatusServiceUnavailable {
+			t.Errorf("creation while full: HTTP %d, want 503", code)
+		}
+	}
+	for id, key := range got.keys {
+		content, _, _ := strings.Cut(id, "|")
+		if code, k := postStatus(t, p, content); code != http.StatusOK || k != key {
+			t.Fatalf("%s while full: HTTP %d, same key %v", content, code, k == key)
+		}
+	}
+	if !strings.Contains(p.stderr.String(), "UNAVALAIBLE_SERVICE") {
+		t.Errorf("the refusals are not logged:\n%s", p.stderr)
+	}
+
+	// Space is back: creations work again, in the same process.
+	setFileSizeLimit(t, p.cmd.Process.Pid, ^uint64(0))
+	for i := 0; i < 50; i++ {
+		id := fmt.Sprintf("after-%d", i)
+		code, key := postStatus(t, p, id)
+		if code != http.StatusOK {
+			t.Fatalf("%s: HTTP %d after the fault cleared\n%s", id, code, p.stderr)
+		}
+		got.add(id+"|0", key)
+	}
+	p.stop(t)
+	checkStoreFile(t, dir, got)
+	p = startProc(t, dir)
+	for id, key := range got.keys {
+		content, _, _ := strings.Cut(id, "|")
+		if code, k := postStatus(t, p, content); code != http.StatusOK || k != key {
+			t.Fatalf("%s after restart: HTTP %d, same key %v", content, code, k == key)
+		}
+	}
+	p.stop(t)
+	for _, e := range got.errs {
+		t.Error(e)
+	}
+}
+
+// TestFaults_ForeignStoreFile: the process refuses to start on a store
+// path holding something else, says so, and leaves the file untouched.
+func TestFaults_ForeignStoreFile(t *testing.T) {
+	// A real store with keys, to corrupt and to open under another key.
+	good := filepath.Join(t.TempDir(), "good")
+	p := startProc(t, good)
+	for i := 0; i < 200; i++ {
+		postStatus(t, p, fmt.Sprintf("k-%d", i))
+	}
+	p.stop(t)
+	real, err := os.ReadFile(filepath.Join(good, "keys.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	garbage := make([]byte, 64<<10)
+	_, _ = rand.Read(garbage)
+	foreignBolt := filepath.Join(t.TempDir(), "other.db")
+	db, err := bolt.Open(foreignBolt, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucket([]byte("app"))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte("k"), []byte("v"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	foreign, err := os.ReadFile(foreignBolt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flipped := bytes.Clone(real)
+	for i := 0; i < 64; i++ { // both meta pages
+		flipped[16+i] ^= 0xff
+		flipped[4096+16+i] ^= 0xff
+	}
+
+	cases := []struct {
+		name      string
+		file      []byte
+		masterKey []byte // nil: the good store's own
+		want      string
+	}{
+		{"random bytes", garbage, nil, "not a key-store file"},
+		{"text file", []byte("hello\n"), nil, "not a key-store file"},
+		{"another application's bbolt file", foreign, nil, "not a key-store file"},
+		{"both meta pages damaged", flipped, nil, "not a key-store file"},
+		{"truncated to its first half", real[:len(real)/2], nil, "truncated"},
+		{"store of another master key", real, randomKey(), "wrong master key"},
+	}
+	mk, err := os.ReadFile(filepath.Join(good, "master.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			key := mk
+			if c.masterKey != nil {
+				key = c.masterKey
+			}
+			if err := os.WriteFile(filepath.Join(dir, "master.key"), key, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(dir, "keys.db")
+			if err := os.WriteFile(path, c.file, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(binary, "--data-dir", dir, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			done := make(chan error, 1)
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			go func() { done <- cmd.Wait() }()
+			select {
+			case err := <-done:
+				if err == nil {
+					t.Fatal("started on a bad store file")
+				}
+			case <-time.After(30 * time.Second):
+				_ = cmd.Process.Kill()
+				t.Fatal("still running on a bad store file")
+			}
+			if !strings.Contains(stderr.String(), c.want) || !strings.Contains(stderr.String(), path) {
+				t.Errorf("stderr does not say %q about %s:\n%s", c.want, path, stderr.String())
+			}
+			if strings.Contains(stderr.String(), "panic") || strings.Contains(stderr.String(), "goroutine ") {
+				t.Errorf("crashed instead of refusing:\n%s", stderr.String())
+			}
+			after, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(after, c.file) {
+				t.Error("the file was changed")
+			}
+		})
+	}
+}
+
+func randomKey() []byte {
+	k := make([]byte, 32)
+	_, _ = rand.Read(k)
+	return []byte(base64.StdEncoding.EncodeToString(k) + "\n")
+}
