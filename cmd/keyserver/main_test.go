@@ -104,7 +104,7 @@ func (p *proc) key(t *testing.T, body string) string {
 	if err := json.NewDecoder(res.Body).Decode(&out); err != nil || out.Status != "OK" {
 		t.Fatalf("status %q, err %v", out.Status, err)
 	}
-	return out.ContentKey.KeyID + "/" + out.ContentKey.Key + "/" + out.ContentKey.IV
+	return out.ContentKey.KeyID + "|" + out.ContentKey.Key + "|" + out.ContentKey.IV
 }
 
 // TestProcess_RestartKeepsKeys runs the real binary on its embedded
@@ -133,7 +133,7 @@ func TestProcess_RestartKeepsKeys(t *testing.T) {
 		t.Errorf("master.key mode %v, want 0600", fi.Mode().Perm())
 	}
 	for _, k := range keys {
-		if strings.Contains(p.stderr.String(), strings.Split(k, "/")[1]) {
+		if strings.Contains(p.stderr.String(), strings.Split(k, "|")[1]) {
 			t.Error("a key appears in the log")
 		}
 	}
