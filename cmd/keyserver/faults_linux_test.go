@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -40,7 +42,7 @@ func postStatus(t *testing.T, p *proc, content string) (int, string) {
 	key, answered, err := postKeyChecked(http.DefaultClient, p.http,
 		`{"drmContent":{"drmContentId":"`+content+`","profile":{"distributionMode":"VOD"}},"drmList":["WV"]}`)
 	if !answered || err != nil {
-		t.Fatalf("%s: %v (answered %v)\n%s", content, err, answered, p.stderr)
+		t.Fatalf("%s: %v (answered %v)", content, err, answered)
 	}
 	if key != "" {
 		return http.StatusOK, key
@@ -108,9 +110,6 @@ func TestFaults_DiskFull(t *testing.T) {
 			t.Fatalf("%s while full: HTTP %d, same key %v", content, code, k == key)
 		}
 	}
-	if !strings.Contains(p.stderr.String(), "UNAVALAIBLE_SERVICE") {
-		t.Errorf("the refusals are not logged:\n%s", p.stderr)
-	}
 
 	// Space is back: creations work again, in the same process.
 	setFileSizeLimit(t, p.cmd.Process.Pid, ^uint64(0))
@@ -118,11 +117,14 @@ func TestFaults_DiskFull(t *testing.T) {
 		id := fmt.Sprintf("after-%d", i)
 		code, key := postStatus(t, p, id)
 		if code != http.StatusOK {
-			t.Fatalf("%s: HTTP %d after the fault cleared\n%s", id, code, p.stderr)
+			t.Fatalf("%s: HTTP %d after the fault cleared", id, code)
 		}
 		got.add(id+"|0", key)
 	}
-	p.stop(t)
+	p.stop(t) // (stderr is safe to read once the process is gone)
+	if !strings.Contains(p.stderr.String(), "UNAVALAIBLE_SERVICE") {
+		t.Errorf("the refusals are not logged:\n%s", p.stderr)
+	}
 	checkStoreFile(t, dir, got)
 	p = startProc(t, dir)
 	for id, key := range got.keys {
@@ -247,4 +249,26 @@ func randomKey() []byte {
 	k := make([]byte, 32)
 	_, _ = rand.Read(k)
 	return []byte(base64.StdEncoding.EncodeToString(k) + "\n")
+}
+
+// TestProcess_LimitFlags: the limit flags reach the server.
+func TestProcess_LimitFlags(t *testing.T) {
+	p := startProc(t, filepath.Join(t.TempDir(), "data"), "--max-body-bytes", "100")
+	body := `{"drmContent":{"drmContentId":"` + strings.Repeat("c", 100) + `","profile":{"distributionMode":"VOD"}}}`
+	res, err := http.Post(p.http+"/ckm/v1/keyAndSignalization", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("--max-body-bytes 100, body of %d bytes: HTTP %d, want 413", len(body), res.StatusCode)
+	}
+	p.stop(t)
+
+	var stderr bytes.Buffer
+	err = run(context.Background(), []string{"--data-dir", t.TempDir(), "--max-in-flight", "-1", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"},
+		func(string) string { return "" }, io.Discard, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "limits") {
+		t.Errorf("--max-in-flight -1: %v", err)
+	}
 }

@@ -40,6 +40,8 @@ type options struct {
 	clientCAFile    string
 	gatewayCertFile string
 	gatewayKeyFile  string
+	// Limits (server/limits.go); zero means the server's default.
+	limits server.Limits
 }
 
 func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
@@ -62,6 +64,13 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	fs.StringVar(&o.clientCAFile, "client-ca-file", "", "PEM CA certificates: require client certificates they verify (mutual TLS)")
 	fs.StringVar(&o.gatewayCertFile, "gateway-cert-file", "", "PEM client certificate the REST gateway presents to gRPC under mutual TLS (default: the server certificate)")
 	fs.StringVar(&o.gatewayKeyFile, "gateway-key-file", "", "PEM private key of --gateway-cert-file")
+	fs.Int64Var(&o.limits.MaxBodyBytes, "max-body-bytes", server.DefaultMaxBodyBytes, "largest REST request body; larger is INVALID_REQUEST, HTTP 413")
+	fs.IntVar(&o.limits.MaxMessageBytes, "max-message-bytes", server.DefaultMaxMessageBytes, "largest gRPC request message; larger is ResourceExhausted")
+	fs.IntVar(&o.limits.MaxInFlight, "max-in-flight", server.DefaultMaxInFlight, "key requests served at once; beyond it requests are refused at once with UNAVALAIBLE_SERVICE (HTTP 503, gRPC Unavailable)")
+	fs.DurationVar(&o.limits.RequestTimeout, "request-timeout", server.DefaultRequestTimeout, "deadline of one key request")
+	fs.DurationVar(&o.limits.ReadHeaderTimeout, "read-header-timeout", server.DefaultReadHeaderTimeout, "time to read a REST request's headers")
+	fs.DurationVar(&o.limits.ReadTimeout, "read-timeout", server.DefaultReadTimeout, "time to read a whole REST request")
+	fs.DurationVar(&o.limits.IdleTimeout, "idle-timeout", server.DefaultIdleTimeout, "idle keep-alive REST connections are closed after this")
 	// Environment fallback: KEYSERVER_<FLAG>, applied before the command
 	// line so that flags win.
 	var envErr error
@@ -233,6 +242,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Tenants:       fc.Tenants,
 		Auth:          auth,
 		TLS:           tlsCfg,
+		Limits:        o.limits,
 	}
 	if fc.DefaultTenant != "" {
 		cfg.DefaultTenant = fc.DefaultTenant
