@@ -51,8 +51,9 @@ func (s *issued) add(id, key string) {
 type crashRequest struct{ id, body string }
 
 // nextCrashRequest mixes new VOD contents, VOD contents shared by all
-// clients, and LIVE contents shared by all clients over 200 future
-// periods, so that new contents, new periods and races for the same
+// clients, and LIVE contents shared by all clients over 160 future
+// periods (well inside the 7-day pre-generation horizon, also for the
+// mid-period re-request after restart), so that new contents, new periods and races for the same
 // period all happen while the process may die.
 func nextCrashRequest(r *rand.Rand, base time.Time, round, client, i int) crashRequest {
 	switch r.IntN(3) {
@@ -64,7 +65,7 @@ func nextCrashRequest(r *rand.Rand, base time.Time, round, client, i int) crashR
 		return crashRequest{c + "|0", `{"drmContent":{"drmContentId":"` + c + `","profile":{"distributionMode":"VOD"}},"drmList":["WV"]}`}
 	}
 	c := fmt.Sprintf("live-%d", r.IntN(16))
-	k := r.IntN(200)
+	k := r.IntN(160)
 	at := base.Add(time.Duration(k)*time.Hour + time.Duration(r.IntN(3600))*time.Second)
 	return crashRequest{fmt.Sprintf("%s|%d", c, at.Unix()/3600), // the period index of P = 3600
 		`{"drmContent":{"drmContentId":"` + c + `","profile":{"distributionMode":"LIVE","streamingMode":"DASH"}},"drmList":["WV"],"scheduledKey":{"time":"` + at.Format(time.RFC3339) + `"}}`}
@@ -124,8 +125,8 @@ func TestCrash_Kill9(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 0))
-	// LIVE times from the next whole hour on: inside the 7-day horizon
-	// for the whole run.
+	// LIVE times from the next whole hour on, at most 160 h ahead: inside
+	// the 7-day (168 h) horizon for the whole run.
 	base := time.Now().UTC().Truncate(time.Hour).Add(time.Hour)
 	got := &issued{keys: map[string]string{}}
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: crashClients}}
