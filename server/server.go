@@ -93,10 +93,7 @@ func (s *Server) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error
 		return fmt.Errorf("server: gateway: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"status":"SERVING"}` + "\n"))
-	})
+	mux.Handle("GET /healthz", healthzHandler(healthpb.NewHealthClient(conn)))
 	wv := &widevineHandler{cfg: &s.cfg, log: s.log} // widevine.go
 	mux.Handle("POST /widevine/cenc", wv)
 	mux.Handle("POST /{tenantId}/widevine/cenc", wv)
@@ -146,4 +143,24 @@ func dialTarget(a net.Addr) string {
 		return net.JoinHostPort("127.0.0.1", fmt.Sprint(tcp.Port))
 	}
 	return a.String()
+}
+
+// healthzHandler answers GET /healthz by asking the gRPC health service over
+// the gateway's own connection: it proves the REST side can reach the gRPC
+// side, turns 503 while shutting down, and costs what every REST request's
+// transport costs (HTTP, the gateway's loopback gRPC hop, the interceptors)
+// — which makes it the REST baseline of cmd/keybench.
+func healthzHandler(hc healthpb.HealthClient) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		res, err := hc.Check(r.Context(), &healthpb.HealthCheckRequest{})
+		st := healthpb.HealthCheckResponse_NOT_SERVING
+		if err == nil {
+			st = res.GetStatus()
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if st != healthpb.HealthCheckResponse_SERVING {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		_, _ = w.Write([]byte(`{"status":"` + st.String() + `"}` + "\n"))
+	})
 }
