@@ -1,0 +1,117 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// zeros is an endless reader of zero bytes.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
+
+// TestFaults_FullFilesystem runs the real binary on a small tmpfs and fills
+// the filesystem with another file until writes fail with ENOSPC: new keys
+// are refused with 503 while existing keys are served; once the filler is
+// deleted, keys are created again without a restart, and every key handed
+// out survives a restart. (TestFaults_DiskFull covers the same through a
+// file-size limit; this is the real "no space left on device".)
+func TestFaults_FullFilesystem(t *testing.T) {
+	mnt := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", mnt).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs here (needs root and mount permission): %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", "-l", mnt).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", mnt, err, out)
+		}
+	})
+	dir := filepath.Join(mnt, "data")
+	p := startProc(t, dir)
+	got := &issued{keys: map[string]string{}}
+	for i := 0; i < 20; i++ {
+		id := fmt.Sprintf("before-%d", i)
+		code, key := postStatus(t, p, id)
+		if code != http.StatusOK {
+			t.Fatalf("%s: HTTP %d before the fault", id, code)
+		}
+		got.add(id+"|0", key)
+	}
+
+	// Fill the filesystem.
+	filler := filepath.Join(mnt, "filler")
+	f, err := os.Create(filler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = io.Copy(f, zeros{})
+	f.Close()
+	if !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("filling the tmpfs: %v, want ENOSPC", err)
+	}
+
+	refused := 0
+	for i := 0; i < 100000 && refused == 0; i++ {
+		id := fmt.Sprintf("fill-%d", i)
+		switch code, key := postStatus(t, p, id); code {
+		case http.StatusOK:
+			got.add(id+"|0", key) // pages bbolt had already allocated
+		case http.StatusServiceUnavailable:
+			refused++
+		default:
+			t.Fatalf("%s: HTTP %d on a full filesystem", id, code)
+		}
+	}
+	if refused == 0 {
+		t.Fatal("no creation was refused on a full filesystem")
+	}
+	t.Logf("full filesystem: %d keys stored, then creations refused", len(got.keys))
+	for i := 0; i < 5; i++ {
+		if code, _ := postStatus(t, p, fmt.Sprintf("while-full-%d", i)); code != http.StatusServiceUnavailable {
+			t.Errorf("creation while full: HTTP %d, want 503", code)
+		}
+	}
+	for id, key := range got.keys {
+		content, _, _ := strings.Cut(id, "|")
+		if code, k := postStatus(t, p, content); code != http.StatusOK || k != key {
+			t.Fatalf("%s while full: HTTP %d, same key %v", content, code, k == key)
+		}
+	}
+
+	// Space is back: creations work again in the same process.
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 50; i++ {
+		id := fmt.Sprintf("after-%d", i)
+		code, key := postStatus(t, p, id)
+		if code != http.StatusOK {
+			t.Fatalf("%s: HTTP %d after space came back", id, code)
+		}
+		got.add(id+"|0", key)
+	}
+	p.stop(t)
+	checkStoreFile(t, dir, got)
+	p = startProc(t, dir)
+	for id, key := range got.keys {
+		content, _, _ := strings.Cut(id, "|")
+		if code, k := postStatus(t, p, content); code != http.StatusOK || k != key {
+			t.Fatalf("%s after restart: HTTP %d, same key %v", content, code, k == key)
+		}
+	}
+	p.stop(t)
+	for _, e := range got.errs {
+		t.Error(e)
+	}
+}
