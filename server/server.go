@@ -60,8 +60,10 @@ func New(cfg Config) (*Server, error) {
 	if cfg.TLS.Enabled() {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.TLS.serverConfig())))
 	}
+	ks := &keyService{cfg: &s.cfg, now: cfg.Now}
+	opts = append(opts, grpc.ForceServerCodecV2(newResponseCodec(&ks.sigs)))
 	s.grpc = grpc.NewServer(opts...)
-	keyserverv1.RegisterKeyServiceServer(s.grpc, &keyService{cfg: &s.cfg, now: cfg.Now})
+	keyserverv1.RegisterKeyServiceServer(s.grpc, ks)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)

@@ -3,6 +3,8 @@ package server
 import (
 	"sync"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/keyserver/keyserver/drm"
 	keyserverv1 "github.com/keyserver/keyserver/gen/keyserver/v1"
 )
@@ -29,6 +31,9 @@ type sigKey struct {
 type sigCache struct {
 	mu      sync.RWMutex
 	entries map[sigKey]*keyserverv1.DrmSignalization
+	// wire holds each cached entry's protobuf encoding, so the gRPC codec
+	// (codec.go) writes a hit's answer without marshalling it again.
+	wire map[*keyserverv1.DrmSignalization][]byte
 }
 
 // sigCacheSize bounds the cache: entries of about 2,700 keys at six
@@ -48,15 +53,29 @@ func (c *sigCache) put(k *sigKey, e *keyserverv1.DrmSignalization) {
 	defer c.mu.Unlock()
 	if c.entries == nil {
 		c.entries = make(map[sigKey]*keyserverv1.DrmSignalization)
+		c.wire = make(map[*keyserverv1.DrmSignalization][]byte)
 	}
 	if _, ok := c.entries[*k]; ok {
 		return
 	}
 	if len(c.entries) >= sigCacheSize {
-		for old := range c.entries {
+		for old, oe := range c.entries {
 			delete(c.entries, old)
+			delete(c.wire, oe)
 			break
 		}
 	}
 	c.entries[*k] = e
+	if b, err := proto.Marshal(e); err == nil {
+		c.wire[e] = b
+	}
+}
+
+// wireOf returns the protobuf encoding of a cached entry, or nil if e is
+// not (or no longer) in the cache. The bytes are shared: read only.
+func (c *sigCache) wireOf(e *keyserverv1.DrmSignalization) []byte {
+	c.mu.RLock()
+	b := c.wire[e]
+	c.mu.RUnlock()
+	return b
 }
