@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyserver/keyserver/drm"
 	"github.com/keyserver/keyserver/keystore"
 	"github.com/keyserver/keyserver/rotation"
 )
@@ -58,6 +59,13 @@ type Tenant struct {
 	// (widevine.go). Empty means Defaults.WidevineSigners; with none at
 	// all the endpoint answers every request ACCESS_DENIED.
 	WidevineSigners map[string]WidevineSigner `yaml:"widevineSigners"`
+	// DRMNames overrides the drmName shown in drmSignalization entries, by
+	// short DRM name (WV, PR, FPS, PRM). Nagra's CKM treats these as
+	// server-configured display names (nagra-ckm-notes.md §2.3); the
+	// defaults are the ones observed in its output: WideVine, PLAYREADY,
+	// FairPlay, and PRM (not observed). Names missing here fall back to
+	// Defaults.DRMNames, then to those defaults.
+	DRMNames map[string]string `yaml:"drmNames"`
 }
 
 var tenantIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -94,6 +102,14 @@ func (t Tenant) validate(where string) error {
 		errs = append(errs, fmt.Errorf("server: config: %s: licenseBaseUrl %q is not an http(s) URL", where, t.LicenseBaseURL))
 	}
 	errs = append(errs, validateWidevineSigners(where, t.WidevineSigners))
+	for short, name := range t.DRMNames {
+		if sys, ok := drm.ParseSystem(short); !ok || sys.Short() != strings.ToUpper(short) {
+			errs = append(errs, fmt.Errorf("server: config: %s: drmNames key %q is not WV, PR, FPS or PRM", where, short))
+		}
+		if name == "" || len(name) > 64 || !printableASCII(name) {
+			errs = append(errs, fmt.Errorf("server: config: %s: drmNames[%s] must be 1-64 printable ASCII characters", where, short))
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -101,10 +117,40 @@ func (t Tenant) policy() rotation.Policy {
 	return rotation.Policy{PeriodSeconds: t.CryptoPeriodSeconds, Horizon: t.Horizon}
 }
 
+func upperKeys(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[strings.ToUpper(k)] = v
+	}
+	return out
+}
+
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
 // tenantSettings is a tenant's effective settings.
 type tenantSettings struct {
 	policy       rotation.Policy
 	playReadyURL string
+	drmNames     map[string]string // configured drmName overrides by short name; nil: none
+}
+
+// drmName returns the configured display name of sys, or "" for the
+// signaling package's default.
+func (t *tenantSettings) drmName(sys drm.System) string {
+	if n, ok := t.drmNames[sys.Short()]; ok {
+		return n
+	}
+	return ""
 }
 
 // settings returns the effective settings of a tenant.
@@ -126,8 +172,19 @@ func (c *Config) settings(tenant string) tenantSettings {
 	if base == "" {
 		base = "https://" + strings.ToLower(tenant) + ".anycast.nagra.com/" + tenant
 	}
+	names := t.DRMNames
+	if len(c.Defaults.DRMNames) > 0 && ok {
+		names = make(map[string]string, 4)
+		for k, v := range c.Defaults.DRMNames {
+			names[strings.ToUpper(k)] = v
+		}
+		for k, v := range t.DRMNames {
+			names[strings.ToUpper(k)] = v
+		}
+	}
 	return tenantSettings{
 		policy:       t.policy().WithDefaults(),
 		playReadyURL: strings.TrimSuffix(base, "/") + "/prls/contentlicenseservice/v1/licenses",
+		drmNames:     upperKeys(names),
 	}
 }

@@ -82,7 +82,7 @@ func (s *keyService) GetKeyAndSignalization(ctx context.Context, req *keyserverv
 		k.out = o
 		e := s.sigs.get(&k)
 		if e == nil {
-			if e, err = signal(o, p); err != nil {
+			if e, err = signal(o, p, set.drmName(o.sys)); err != nil {
 				return nil, fmt.Errorf("signaling %s: %w", o.sys, err)
 			}
 			s.sigs.put(&k, e)
@@ -92,12 +92,16 @@ func (s *keyService) GetKeyAndSignalization(ctx context.Context, req *keyserverv
 	return resp, nil
 }
 
-// signal builds one drmSignalization entry.
-func signal(o output, p signaling.Params) (*keyserverv1.DrmSignalization, error) {
+// signal builds one drmSignalization entry; name, if not empty, replaces
+// the default drmName.
+func signal(o output, p signaling.Params, name string) (*keyserverv1.DrmSignalization, error) {
 	if o.format == formatDASH {
 		d, err := signaling.NewDASH(o.sys, p)
 		if err != nil {
 			return nil, err
+		}
+		if name != "" {
+			d.Name = name
 		}
 		return &keyserverv1.DrmSignalization{Format: &keyserverv1.DrmSignalization_Dash{Dash: &keyserverv1.DashSignalization{
 			DrmSystemId:    d.SystemID,
@@ -109,6 +113,9 @@ func signal(o output, p signaling.Params) (*keyserverv1.DrmSignalization, error)
 	h, err := signaling.NewHLS(o.sys, p)
 	if err != nil {
 		return nil, err
+	}
+	if name != "" {
+		h.Name = name
 	}
 	return &keyserverv1.DrmSignalization{Format: &keyserverv1.DrmSignalization_Hls{Hls: &keyserverv1.HlsSignalization{
 		DrmSystemId:       h.SystemID,
