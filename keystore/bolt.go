@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -256,6 +257,8 @@ func openError(path string, timeout time.Duration, err error) error {
 		return fmt.Errorf("%w: %s (waited %v)", ErrLocked, path, timeout)
 	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrChecksum):
 		return fmt.Errorf("%w: %s: not a bbolt file (%v)", ErrForeignFile, path, err)
+	case errors.Is(err, syscall.EROFS), errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("%w: %s (%v)", ErrNotWritable, path, err)
 	}
 	return fmt.Errorf("keystore: open %s: %v", path, err)
 }

@@ -51,6 +51,10 @@ var (
 	// ErrLocked is returned when another store (in this or another process)
 	// holds the file open and the lock timeout expired.
 	ErrLocked = errors.New("keystore: file is locked by another store")
+	// ErrNotWritable is returned when the file cannot be opened for
+	// writing (read-only filesystem, no permission). OpenFallback then
+	// opens it read-only.
+	ErrNotWritable = errors.New("keystore: file is not writable")
 )
 
 // Space identifies a key space. Keys of different spaces never relate.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -36,24 +37,40 @@ func setFileSizeLimit(t *testing.T, pid int, cur uint64) {
 	}
 }
 
-// postStatus posts a VOD request and returns the HTTP code and key.
+// postStatus posts one VOD request and returns the HTTP code and, for a
+// complete 200, the key. (One request only: asking twice could create the
+// key on the second try and lose it.)
 func postStatus(t *testing.T, p *proc, content string) (int, string) {
 	t.Helper()
-	key, answered, err := postKeyChecked(http.DefaultClient, p.http,
-		`{"drmContent":{"drmContentId":"`+content+`","profile":{"distributionMode":"VOD"}},"drmList":["WV"]}`)
-	if !answered || err != nil {
-		t.Fatalf("%s: %v (answered %v)", content, err, answered)
-	}
-	if key != "" {
-		return http.StatusOK, key
-	}
 	res, err := http.Post(p.http+"/ckm/v1/keyAndSignalization", "application/json",
 		strings.NewReader(`{"drmContent":{"drmContentId":"`+content+`","profile":{"distributionMode":"VOD"}},"drmList":["WV"]}`))
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s: %v", content, err)
 	}
-	res.Body.Close()
-	return res.StatusCode, ""
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("%s: HTTP %d, body cut: %v", content, res.StatusCode, err)
+	}
+	var out struct {
+		Status       string
+		ErrorMessage string
+		ContentKey   struct{ KeyID, Key, IV string }
+	}
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatalf("%s: HTTP %d, incomplete body %q", content, res.StatusCode, b)
+	}
+	if res.StatusCode != http.StatusOK {
+		if out.Status == "" || out.Status == "OK" || out.ErrorMessage == "" {
+			t.Fatalf("%s: HTTP %d, malformed error body %q", content, res.StatusCode, b)
+		}
+		return res.StatusCode, ""
+	}
+	ck := out.ContentKey
+	if out.Status != "OK" || len(ck.KeyID) != 36 || len(ck.Key) != 24 || len(ck.IV) != 24 {
+		t.Fatalf("%s: HTTP 200 without a complete key: %q", content, b)
+	}
+	return http.StatusOK, ck.KeyID + "/" + ck.Key + "/" + ck.IV
 }
 
 // TestFaults_DiskFull: when the store file cannot grow (the disk is full),

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // zeros is an endless reader of zero bytes.
@@ -102,6 +103,96 @@ func TestFaults_FullFilesystem(t *testing.T) {
 		got.add(id+"|0", key)
 	}
 	p.stop(t)
+	checkStoreFile(t, dir, got)
+	p = startProc(t, dir)
+	for id, key := range got.keys {
+		content, _, _ := strings.Cut(id, "|")
+		if code, k := postStatus(t, p, content); code != http.StatusOK || k != key {
+			t.Fatalf("%s after restart: HTTP %d, same key %v", content, code, k == key)
+		}
+	}
+	p.stop(t)
+	for _, e := range got.errs {
+		t.Error(e)
+	}
+}
+
+// TestFaults_ReadOnlyFilesystem: the data directory's filesystem is
+// read-only when the server starts. It starts anyway, serves every existing
+// key, answers new keys 503 UNAVALAIBLE_SERVICE, and once the filesystem is
+// writable again creates keys without a restart. (Linux refuses to remount
+// a filesystem read-only while a process holds a file open for writing, so
+// the fault is set between two runs of the server.)
+func TestFaults_ReadOnlyFilesystem(t *testing.T) {
+	mnt := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", mnt).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs here (needs root and mount permission): %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", "-l", mnt).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", mnt, err, out)
+		}
+	})
+	remount := func(mode string) {
+		t.Helper()
+		if out, err := exec.Command("mount", "-o", "remount,"+mode, mnt).CombinedOutput(); err != nil {
+			t.Fatalf("remount %s: %v: %s", mode, err, out)
+		}
+	}
+	dir := filepath.Join(mnt, "data")
+	p := startProc(t, dir)
+	got := &issued{keys: map[string]string{}}
+	for i := 0; i < 20; i++ {
+		id := fmt.Sprintf("before-%d", i)
+		code, key := postStatus(t, p, id)
+		if code != http.StatusOK {
+			t.Fatalf("%s: HTTP %d", id, code)
+		}
+		got.add(id+"|0", key)
+	}
+	p.stop(t)
+
+	remount("ro")
+	p = startProc(t, dir, "--store-retry-interval", "50ms")
+	for id, key := range got.keys {
+		content, _, _ := strings.Cut(id, "|")
+		if code, k := postStatus(t, p, content); code != http.StatusOK || k != key {
+			t.Fatalf("%s on a read-only filesystem: HTTP %d, same key %v", content, code, k == key)
+		}
+	}
+	for i := 0; i < 5; i++ {
+		if code, _ := postStatus(t, p, fmt.Sprintf("while-ro-%d", i)); code != http.StatusServiceUnavailable {
+			t.Fatalf("creation on a read-only filesystem: HTTP %d, want 503", code)
+		}
+	}
+
+	// Writable again: a later creation reopens the store read-write. Poll
+	// (each attempt is a real request) until it succeeds, bounded.
+	remount("rw")
+	deadline := time.Now().Add(30 * time.Second)
+	for i := 0; ; i++ {
+		id := fmt.Sprintf("after-%d", i)
+		code, key := postStatus(t, p, id)
+		if code == http.StatusOK {
+			got.add(id+"|0", key)
+			break
+		}
+		if code != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			t.Fatalf("after the filesystem became writable: HTTP %d", code)
+		}
+	}
+	for i := 0; i < 20; i++ {
+		id := fmt.Sprintf("later-%d", i)
+		code, key := postStatus(t, p, id)
+		if code != http.StatusOK {
+			t.Fatalf("%s: HTTP %d after recovery", id, code)
+		}
+		got.add(id+"|0", key)
+	}
+	p.stop(t)
+	if !strings.Contains(p.stderr.String(), "not writable") {
+		t.Errorf("no warning about the read-only store in the log:\n%s", p.stderr)
+	}
 	checkStoreFile(t, dir, got)
 	p = startProc(t, dir)
 	for id, key := range got.keys {

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -30,6 +31,7 @@ type options struct {
 	masterKeyFile string
 	defaultTenant string
 	logFormat     string
+	storeRetry    time.Duration
 	logLevel      string
 	pprofAddr     string
 	// Authentication and TLS (security.go); secrets only from files.
@@ -56,6 +58,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	fs.StringVar(&o.defaultTenant, "default-tenant", "default", "tenant served by the routes without a tenant (overridden by the config file's defaultTenant)")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.DurationVar(&o.storeRetry, "store-retry-interval", keystore.DefaultRetryInterval, "while the key store is not writable, how often a new-key request first tries to reopen it read-write")
 	fs.StringVar(&o.pprofAddr, "pprof-addr", "", "serve net/http/pprof on this loopback address (off when empty; for profiling)")
 	fs.StringVar(&o.authMode, "auth", "optional", "nv-authorizations: required (cloud: no token, no key) or optional (on-premise: a token that is present is still checked)")
 	fs.StringVar(&o.credentialsFile, "credentials-file", "", "YAML/JSON file of SSP credentials (credentialId, tenantId, signingKey, privilege), added to the config's auth.credentials")
@@ -224,9 +227,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	store, err := keystore.Open(filepath.Join(o.dataDir, "keys.db"), &keystore.Options{MasterKey: mk})
+	store, err := keystore.OpenFallback(filepath.Join(o.dataDir, "keys.db"), &keystore.Options{MasterKey: mk}, o.storeRetry)
 	if err != nil {
 		return err
+	}
+	if store.ReadOnly() {
+		log.Warn("the key store is not writable: serving existing keys only, new keys answer UNAVALAIBLE_SERVICE until it is writable again",
+			slog.String("path", filepath.Join(o.dataDir, "keys.db")), slog.Duration("retry_every", o.storeRetry))
 	}
 	defer func() {
 		if err := store.Close(); err != nil {
