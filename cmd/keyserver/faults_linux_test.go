@@ -73,6 +73,17 @@ func postStatus(t *testing.T, p *proc, content string) (int, string) {
 	return http.StatusOK, ck.KeyID + "/" + ck.Key + "/" + ck.IV
 }
 
+// assertServed checks that p serves every VOD key in got, unchanged.
+func assertServed(t *testing.T, p *proc, got *issued, when string) {
+	t.Helper()
+	for id, key := range got.keys {
+		content, _, _ := strings.Cut(id, "|")
+		if code, k := postStatus(t, p, content); code != http.StatusOK || k != key {
+			t.Fatalf("%s %s: HTTP %d, same key %v", content, when, code, k == key)
+		}
+	}
+}
+
 // TestFaults_DiskFull: when the store file cannot grow (the disk is full),
 // creations answer UNAVALAIBLE_SERVICE / 503 while every existing key is
 // still served; the process does not crash, and once space is back new
@@ -121,12 +132,7 @@ func TestFaults_DiskFull(t *testing.T) {
 			t.Errorf("creation while full: HTTP %d, want 503", code)
 		}
 	}
-	for id, key := range got.keys {
-		content, _, _ := strings.Cut(id, "|")
-		if code, k := postStatus(t, p, content); code != http.StatusOK || k != key {
-			t.Fatalf("%s while full: HTTP %d, same key %v", content, code, k == key)
-		}
-	}
+	assertServed(t, p, got, "while full")
 
 	// Space is back: creations work again, in the same process.
 	setFileSizeLimit(t, p.cmd.Process.Pid, ^uint64(0))
@@ -144,12 +150,7 @@ func TestFaults_DiskFull(t *testing.T) {
 	}
 	checkStoreFile(t, dir, got)
 	p = startProc(t, dir)
-	for id, key := range got.keys {
-		content, _, _ := strings.Cut(id, "|")
-		if code, k := postStatus(t, p, content); code != http.StatusOK || k != key {
-			t.Fatalf("%s after restart: HTTP %d, same key %v", content, code, k == key)
-		}
-	}
+	assertServed(t, p, got, "after restart")
 	p.stop(t)
 	for _, e := range got.errs {
 		t.Error(e)

@@ -22,15 +22,12 @@ func (zeros) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// TestFaults_FullFilesystem runs the real binary on a small tmpfs and fills
-// the filesystem with another file until writes fail with ENOSPC: new keys
-// are refused with 503 while existing keys are served; once the filler is
-// deleted, keys are created again without a restart, and every key handed
-// out survives a restart. (TestFaults_DiskFull covers the same through a
-// file-size limit; this is the real "no space left on device".)
-func TestFaults_FullFilesystem(t *testing.T) {
+// mountTmpfs mounts a tmpfs of the given size on a temp dir for the test
+// (skipping it, with the reason, where mounting is not permitted).
+func mountTmpfs(t *testing.T, size string) string {
+	t.Helper()
 	mnt := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", mnt).CombinedOutput(); err != nil {
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", mnt).CombinedOutput(); err != nil {
 		t.Skipf("cannot mount a tmpfs here (needs root and mount permission): %v: %s", err, out)
 	}
 	t.Cleanup(func() {
@@ -38,6 +35,17 @@ func TestFaults_FullFilesystem(t *testing.T) {
 			t.Errorf("umount %s: %v: %s", mnt, err, out)
 		}
 	})
+	return mnt
+}
+
+// TestFaults_FullFilesystem runs the real binary on a small tmpfs and fills
+// the filesystem with another file until writes fail with ENOSPC: new keys
+// are refused with 503 while existing keys are served; once the filler is
+// deleted, keys are created again without a restart, and every key handed
+// out survives a restart. (TestFaults_DiskFull covers the same through a
+// file-size limit; this is the real "no space left on device".)
+func TestFaults_FullFilesystem(t *testing.T) {
+	mnt := mountTmpfs(t, "8m")
 	dir := filepath.Join(mnt, "data")
 	p := startProc(t, dir)
 	got := &issued{keys: map[string]string{}}
@@ -83,12 +91,7 @@ func TestFaults_FullFilesystem(t *testing.T) {
 			t.Errorf("creation while full: HTTP %d, want 503", code)
 		}
 	}
-	for id, key := range got.keys {
-		content, _, _ := strings.Cut(id, "|")
-		if code, k := postStatus(t, p, content); code != http.StatusOK || k != key {
-			t.Fatalf("%s while full: HTTP %d, same key %v", content, code, k == key)
-		}
-	}
+	assertServed(t, p, got, "while full")
 
 	// Space is back: creations work again in the same process.
 	if err := os.Remove(filler); err != nil {
@@ -105,12 +108,7 @@ func TestFaults_FullFilesystem(t *testing.T) {
 	p.stop(t)
 	checkStoreFile(t, dir, got)
 	p = startProc(t, dir)
-	for id, key := range got.keys {
-		content, _, _ := strings.Cut(id, "|")
-		if code, k := postStatus(t, p, content); code != http.StatusOK || k != key {
-			t.Fatalf("%s after restart: HTTP %d, same key %v", content, code, k == key)
-		}
-	}
+	assertServed(t, p, got, "after restart")
 	p.stop(t)
 	for _, e := range got.errs {
 		t.Error(e)
@@ -124,15 +122,7 @@ func TestFaults_FullFilesystem(t *testing.T) {
 // a filesystem read-only while a process holds a file open for writing, so
 // the fault is set between two runs of the server.)
 func TestFaults_ReadOnlyFilesystem(t *testing.T) {
-	mnt := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", mnt).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs here (needs root and mount permission): %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", "-l", mnt).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", mnt, err, out)
-		}
-	})
+	mnt := mountTmpfs(t, "16m")
 	remount := func(mode string) {
 		t.Helper()
 		if out, err := exec.Command("mount", "-o", "remount,"+mode, mnt).CombinedOutput(); err != nil {
@@ -154,12 +144,7 @@ func TestFaults_ReadOnlyFilesystem(t *testing.T) {
 
 	remount("ro")
 	p = startProc(t, dir, "--store-retry-interval", "50ms")
-	for id, key := range got.keys {
-		content, _, _ := strings.Cut(id, "|")
-		if code, k := postStatus(t, p, content); code != http.StatusOK || k != key {
-			t.Fatalf("%s on a read-only filesystem: HTTP %d, same key %v", content, code, k == key)
-		}
-	}
+	assertServed(t, p, got, "on a read-only filesystem")
 	for i := 0; i < 5; i++ {
 		if code, _ := postStatus(t, p, fmt.Sprintf("while-ro-%d", i)); code != http.StatusServiceUnavailable {
 			t.Fatalf("creation on a read-only filesystem: HTTP %d, want 503", code)
@@ -195,12 +180,7 @@ func TestFaults_ReadOnlyFilesystem(t *testing.T) {
 	}
 	checkStoreFile(t, dir, got)
 	p = startProc(t, dir)
-	for id, key := range got.keys {
-		content, _, _ := strings.Cut(id, "|")
-		if code, k := postStatus(t, p, content); code != http.StatusOK || k != key {
-			t.Fatalf("%s after restart: HTTP %d, same key %v", content, code, k == key)
-		}
-	}
+	assertServed(t, p, got, "after restart")
 	p.stop(t)
 	for _, e := range got.errs {
 		t.Error(e)
