@@ -84,6 +84,35 @@ func assertServed(t *testing.T, p *proc, got *issued, when string) {
 	}
 }
 
+// fillUntilRefused creates keys until the server refuses one with 503 (the
+// disk is full), records the ones it handed out, then checks that further
+// creations are refused while every stored key is still served.
+func fillUntilRefused(t *testing.T, p *proc, got *issued) {
+	t.Helper()
+	refused := 0
+	for i := 0; i < 100000 && refused == 0; i++ {
+		id := fmt.Sprintf("fill-%d", i)
+		switch code, key := postStatus(t, p, id); code {
+		case http.StatusOK:
+			got.add(id+"|0", key) // space bbolt had already allocated
+		case http.StatusServiceUnavailable:
+			refused++
+		default:
+			t.Fatalf("%s: HTTP %d while the disk fills", id, code)
+		}
+	}
+	if refused == 0 {
+		t.Fatal("no creation was refused: the disk never filled")
+	}
+	t.Logf("disk full after %d keys", len(got.keys))
+	for i := 0; i < 5; i++ {
+		if code, _ := postStatus(t, p, fmt.Sprintf("while-full-%d", i)); code != http.StatusServiceUnavailable {
+			t.Errorf("creation while full: HTTP %d, want 503", code)
+		}
+	}
+	assertServed(t, p, got, "while full")
+}
+
 // TestFaults_DiskFull: when the store file cannot grow (the disk is full),
 // creations answer UNAVALAIBLE_SERVICE / 503 while every existing key is
 // still served; the process does not crash, and once space is back new
@@ -110,29 +139,7 @@ func TestFaults_DiskFull(t *testing.T) {
 	setFileSizeLimit(t, p.cmd.Process.Pid, uint64(fi.Size()))
 
 	// Fill what is left of the file until a creation fails.
-	refused := 0
-	for i := 0; i < 50000 && refused == 0; i++ {
-		id := fmt.Sprintf("fill-%d", i)
-		switch code, key := postStatus(t, p, id); code {
-		case http.StatusOK:
-			got.add(id+"|0", key)
-		case http.StatusServiceUnavailable:
-			refused++
-		default:
-			t.Fatalf("%s: HTTP %d while the disk fills", id, code)
-		}
-	}
-	if refused == 0 {
-		t.Fatal("the store never ran out of space")
-	}
-	t.Logf("the store file filled up after %d keys", len(got.keys))
-	// While full: more creations are refused, existing keys are served.
-	for i := 0; i < 5; i++ {
-		if code, _ := postStatus(t, p, fmt.Sprintf("while-full-%d", i)); code != http.StatusServiceUnavailable {
-			t.Errorf("creation while full: HTTP %d, want 503", code)
-		}
-	}
-	assertServed(t, p, got, "while full")
+	fillUntilRefused(t, p, got)
 
 	// Space is back: creations work again, in the same process.
 	setFileSizeLimit(t, p.cmd.Process.Pid, ^uint64(0))

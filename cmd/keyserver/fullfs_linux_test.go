@@ -70,28 +70,7 @@ func TestFaults_FullFilesystem(t *testing.T) {
 		t.Fatalf("filling the tmpfs: %v, want ENOSPC", err)
 	}
 
-	refused := 0
-	for i := 0; i < 100000 && refused == 0; i++ {
-		id := fmt.Sprintf("fill-%d", i)
-		switch code, key := postStatus(t, p, id); code {
-		case http.StatusOK:
-			got.add(id+"|0", key) // pages bbolt had already allocated
-		case http.StatusServiceUnavailable:
-			refused++
-		default:
-			t.Fatalf("%s: HTTP %d on a full filesystem", id, code)
-		}
-	}
-	if refused == 0 {
-		t.Fatal("no creation was refused on a full filesystem")
-	}
-	t.Logf("full filesystem: %d keys stored, then creations refused", len(got.keys))
-	for i := 0; i < 5; i++ {
-		if code, _ := postStatus(t, p, fmt.Sprintf("while-full-%d", i)); code != http.StatusServiceUnavailable {
-			t.Errorf("creation while full: HTTP %d, want 503", code)
-		}
-	}
-	assertServed(t, p, got, "while full")
+	fillUntilRefused(t, p, got)
 
 	// Space is back: creations work again in the same process.
 	if err := os.Remove(filler); err != nil {
