@@ -396,7 +396,7 @@ func (b *bench) pregen(ctx context.Context, round int, tr string) error {
 	if tr == transportGRPC {
 		do = func(ctx context.Context, w int, i int64) error {
 			id, err := b.c.callGRPC(ctx, w, &reqs[i])
-			ids[i] = id
+			ids[i] = string(id)
 			return err
 		}
 	}
