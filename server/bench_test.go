@@ -68,7 +68,15 @@ func BenchmarkHit_JSON(b *testing.B) {
 	b.Run("handwritten", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := marshalKeyResponse(make([]byte, 0, 4096), resp); err != nil {
+			if _, err := marshalKeyResponse(make([]byte, 0, 4096), resp, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("cached", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := marshalKeyResponse(make([]byte, 0, 4096), resp, &s.sigs); err != nil {
 				b.Fatal(err)
 			}
 		}

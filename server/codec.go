@@ -1,6 +1,8 @@
 package server
 
 import (
+	"unicode/utf8"
+
 	"google.golang.org/grpc/encoding"
 	_ "google.golang.org/grpc/encoding/proto" // registers the default "proto" codec
 	"google.golang.org/grpc/mem"
@@ -11,12 +13,12 @@ import (
 )
 
 // responseCodec is this server's gRPC codec: grpc's default protobuf codec,
-// except that a GetKeyAndSignalizationResponse is written as its few
-// top-level fields followed by references to the cached encodings of its
-// signaling entries (sigCache.wireOf). On the hit path the ~4 KB of
-// pssh boxes, XML and URIs are then never marshalled again. The bytes are
-// those proto.Marshal produces (fields in number order; codec_test.go
-// checks the equality), so clients see no difference.
+// except that a GetKeyAndSignalizationResponse whose entries are a cached
+// set (sigcache.go) is written as its few top-level fields followed by the
+// set's stored encoding. On the hit path the ~4 KB of pssh boxes, XML and
+// URIs are then never marshalled again. The bytes are those proto.Marshal
+// produces (fields in number order; codec_test.go checks the equality),
+// so clients see no difference.
 type responseCodec struct {
 	base encoding.CodecV2
 	sigs *sigCache
@@ -37,59 +39,120 @@ func (c responseCodec) Marshal(v any) (mem.BufferSlice, error) {
 	if !ok || len(r.ProtoReflect().GetUnknown()) != 0 {
 		return c.base.Marshal(v)
 	}
-	b, err := c.marshalResponse(r)
-	if err != nil {
-		return nil, err
+	set := c.sigs.setOf(r.DrmSignalization)
+	if set == nil || set.wire == nil {
+		return c.base.Marshal(v)
 	}
-	return b, nil
+	head, ok := appendResponseHead(make([]byte, 0, 128), r)
+	if !ok {
+		return c.base.Marshal(v)
+	}
+	// set.wire is shared and read only; a SliceBuffer is never recycled.
+	return mem.BufferSlice{mem.SliceBuffer(head), mem.SliceBuffer(set.wire)}, nil
 }
 
-// marshalResponse encodes r: fields 1–3 into one buffer, then for each
-// signaling entry its tag and length and its (cached) encoding.
-func (c responseCodec) marshalResponse(r *keyserverv1.GetKeyAndSignalizationResponse) (mem.BufferSlice, error) {
-	head := make([]byte, 0, 96+8*len(r.DrmSignalization))
+// appendResponseHead appends fields 1–3 of r as proto.Marshal writes
+// them. It reports false for a string that is not UTF-8, which
+// proto.Marshal refuses: the caller lets it report the error.
+func appendResponseHead(b []byte, r *keyserverv1.GetKeyAndSignalizationResponse) ([]byte, bool) {
 	if r.Status != 0 {
-		head = protowire.AppendTag(head, 1, protowire.VarintType)
-		head = protowire.AppendVarint(head, uint64(r.Status))
+		b = protowire.AppendTag(b, 1, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(r.Status))
 	}
-	if r.ErrorMessage != "" {
-		head = protowire.AppendTag(head, 2, protowire.BytesType)
-		head = protowire.AppendString(head, r.ErrorMessage)
+	if !utf8.ValidString(r.ErrorMessage) {
+		return nil, false
 	}
-	if r.ContentKey != nil {
-		ck, err := proto.Marshal(r.ContentKey)
-		if err != nil {
-			return nil, err
+	b = appendString(b, 2, r.ErrorMessage)
+	if ck := r.ContentKey; ck != nil {
+		if len(ck.ProtoReflect().GetUnknown()) != 0 || !utf8.ValidString(ck.KeyId) || !utf8.ValidString(ck.Key) || !utf8.ValidString(ck.Iv) {
+			return nil, false
 		}
-		head = protowire.AppendTag(head, 3, protowire.BytesType)
-		head = protowire.AppendBytes(head, ck)
+		size := stringSize(1, ck.KeyId) + stringSize(2, ck.Key) + stringSize(3, ck.Iv)
+		b = protowire.AppendTag(b, 3, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(size))
+		b = appendString(b, 1, ck.KeyId)
+		b = appendString(b, 2, ck.Key)
+		b = appendString(b, 3, ck.Iv)
 	}
-	out := make(mem.BufferSlice, 0, 1+2*len(r.DrmSignalization))
-	// Entry prefixes (tag + length) live after the head in the same
-	// array; sub-slices of it become their own buffers.
-	start := len(head)
-	bounds := make([]int, 0, len(r.DrmSignalization)+1)
-	bounds = append(bounds, start)
-	bodies := make([][]byte, 0, len(r.DrmSignalization))
-	for _, e := range r.DrmSignalization {
-		w := c.sigs.wireOf(e)
-		if w == nil {
-			var err error
-			if w, err = proto.Marshal(e); err != nil {
-				return nil, err
+	return b, true
+}
+
+// appendString appends string field num unless s is empty (proto3).
+func appendString(b []byte, num protowire.Number, s string) []byte {
+	if s == "" {
+		return b
+	}
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	return protowire.AppendString(b, s)
+}
+
+func stringSize(num protowire.Number, s string) int {
+	if s == "" {
+		return 0
+	}
+	return protowire.SizeTag(num) + protowire.SizeBytes(len(s))
+}
+
+// gatewayCodec is the codec of the gateway's connection to the gRPC
+// listener: grpc's default protobuf codec, except that a received
+// GetKeyAndSignalizationResponse whose signaling bytes are exactly a
+// cached set's encoding gets that set's entries instead of decoding ~4 KB
+// of strings again, and the REST JSON writer then finds the set's JSON
+// (responsejson.go). Equal bytes decode to equal messages, so the result
+// is what proto.Unmarshal gives (codec_test.go checks it); anything else
+// is decoded as usual.
+type gatewayCodec struct {
+	base encoding.CodecV2
+	sigs *sigCache
+}
+
+func newGatewayCodec(sigs *sigCache) gatewayCodec {
+	return gatewayCodec{base: encoding.GetCodecV2("proto"), sigs: sigs}
+}
+
+func (c gatewayCodec) Name() string { return "proto" }
+
+func (c gatewayCodec) Marshal(v any) (mem.BufferSlice, error) {
+	return c.base.Marshal(v)
+}
+
+func (c gatewayCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	r, ok := v.(*keyserverv1.GetKeyAndSignalizationResponse)
+	if !ok {
+		return c.base.Unmarshal(data, v)
+	}
+	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
+	defer buf.Free()
+	b := buf.ReadOnlyData()
+	if i := entriesStart(b); i >= 0 {
+		if set := c.sigs.setOfWire(b[i:]); set != nil {
+			if err := proto.Unmarshal(b[:i], r); err != nil {
+				return err
 			}
-		}
-		head = protowire.AppendTag(head, 4, protowire.BytesType)
-		head = protowire.AppendVarint(head, uint64(len(w)))
-		bounds = append(bounds, len(head))
-		bodies = append(bodies, w)
-	}
-	out = append(out, mem.SliceBuffer(head[:start]))
-	for i, w := range bodies {
-		out = append(out, mem.SliceBuffer(head[bounds[i]:bounds[i+1]]))
-		if len(w) > 0 {
-			out = append(out, mem.SliceBuffer(w))
+			r.DrmSignalization = set.entries
+			return nil
 		}
 	}
-	return out, nil
+	return proto.Unmarshal(b, r) // copies what it keeps: buf can be freed
+}
+
+// entriesStart returns the offset of the first drm_signalization field in
+// an encoded response, or -1 if there is none or the encoding is broken
+// before it.
+func entriesStart(b []byte) int {
+	for i := 0; i < len(b); {
+		num, typ, n := protowire.ConsumeTag(b[i:])
+		if n < 0 {
+			return -1
+		}
+		if num == fieldDrmSignalization {
+			return i
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b[i+n:])
+		if m < 0 {
+			return -1
+		}
+		i += n + m
+	}
+	return -1
 }

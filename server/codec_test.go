@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	keyserverv1 "github.com/keyserver/keyserver/gen/keyserver/v1"
@@ -69,5 +71,55 @@ func TestResponseCodec_SameBytesAsProto(t *testing.T) {
 	// Anything else goes through the stock codec.
 	if bs, err := codec.Marshal(reqs[0]); err != nil || bs.Len() == 0 {
 		t.Errorf("request message: %v", err)
+	}
+
+	// The gateway's codec decodes every one of these encodings (and
+	// variants around a cached set's bytes) to what proto.Unmarshal gives,
+	// taking the cached entries exactly when the bytes are a set's.
+	gw := newGatewayCodec(&ks.sigs)
+	enc := func(m proto.Message) []byte {
+		b, err := proto.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	cachedWire := enc(answers[1])
+	inputs := map[string]struct {
+		b      []byte
+		cached bool
+	}{
+		"cached":                     {cachedWire, true},
+		"cached, other hls set":      {enc(answers[3]), true},
+		"copies of a set's entries":  {enc(answers[4]), true}, // equal bytes
+		"no entries":                 {enc(answers[5]), false},
+		"cached + unknown field":     {protowire.AppendVarint(protowire.AppendTag(append([]byte(nil), cachedWire...), 9, protowire.VarintType), 7), false},
+		"cached, last entry cut off": {cachedWire[:len(cachedWire)-1], false},
+		"one entry fewer":            {enc(&keyserverv1.GetKeyAndSignalizationResponse{Status: keyserverv1.Status_OK, DrmSignalization: answers[1].DrmSignalization[1:]}), false},
+	}
+	for name, in := range inputs {
+		want := &keyserverv1.GetKeyAndSignalizationResponse{}
+		wantErr := proto.Unmarshal(in.b, want)
+		got := &keyserverv1.GetKeyAndSignalizationResponse{}
+		err := gw.Unmarshal(mem.BufferSlice{mem.SliceBuffer(in.b[:len(in.b)/2]), mem.SliceBuffer(in.b[len(in.b)/2:])}, got)
+		if (err != nil) != (wantErr != nil) {
+			t.Errorf("%s: error %v, proto.Unmarshal's %v", name, err, wantErr)
+			continue
+		}
+		if err != nil {
+			continue
+		}
+		if !proto.Equal(got, want) {
+			t.Errorf("%s: gateway codec decoded a different message than proto.Unmarshal", name)
+		}
+		usedCache := len(got.DrmSignalization) > 0 && ks.sigs.setOf(got.DrmSignalization) != nil
+		if usedCache != in.cached {
+			t.Errorf("%s: cached entries used = %v, want %v", name, usedCache, in.cached)
+		}
+	}
+	// Other messages take the stock codec.
+	hc := &keyserverv1.GetKeyAndSignalizationRequest{}
+	if err := gw.Unmarshal(mem.BufferSlice{mem.SliceBuffer(enc(reqs[0]))}, hc); err != nil || !proto.Equal(hc, reqs[0]) {
+		t.Errorf("request message through the gateway codec: %v", err)
 	}
 }

@@ -31,8 +31,8 @@ const (
 // camelCase names (the API's), unpopulated fields omitted (Nagra's
 // responses omit absent fields), unknown request fields ignored (packagers
 // send dialect extras), and enum values as names.
-func newGatewayMux() *runtime.ServeMux {
-	m := &requestMarshaler{JSONPb: runtime.JSONPb{
+func newGatewayMux(sigs *sigCache) *runtime.ServeMux {
+	m := &requestMarshaler{sigs: sigs, JSONPb: runtime.JSONPb{
 		MarshalOptions:   protojson.MarshalOptions{UseProtoNames: false, EmitUnpopulated: false},
 		UnmarshalOptions: protojson.UnmarshalOptions{},
 	}}
@@ -56,13 +56,14 @@ func newGatewayMux() *runtime.ServeMux {
 // requests into the API's statuses, naming the field.
 type requestMarshaler struct {
 	runtime.JSONPb
+	sigs *sigCache // the service's, for the cached entries' JSON
 }
 
 // Marshal writes the key answer with marshalKeyResponse (responsejson.go),
 // anything else with protojson.
 func (m *requestMarshaler) Marshal(v any) ([]byte, error) {
 	if r, ok := v.(*keyserverv1.GetKeyAndSignalizationResponse); ok {
-		if b, err := marshalKeyResponse(make([]byte, 0, 4096), r); err == nil {
+		if b, err := marshalKeyResponse(make([]byte, 0, 4096), r, m.sigs); err == nil {
 			return b, nil
 		}
 		// Invalid UTF-8: let protojson report it as it always did.

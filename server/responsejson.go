@@ -20,8 +20,9 @@ import (
 // errInvalidUTF8 mirrors protojson's refusal of a string that is not UTF-8.
 var errInvalidUTF8 = errors.New("server: response string is not valid UTF-8")
 
-// marshalKeyResponse appends the JSON of r to b.
-func marshalKeyResponse(b []byte, r *keyserverv1.GetKeyAndSignalizationResponse) ([]byte, error) {
+// marshalKeyResponse appends the JSON of r to b. Entries that are a
+// cached set (sigcache.go) are copied from the set's JSON, written once.
+func marshalKeyResponse(b []byte, r *keyserverv1.GetKeyAndSignalizationResponse, sigs *sigCache) ([]byte, error) {
 	w := jsonWriter{b: b}
 	w.open('{')
 	if r.GetStatus() != keyserverv1.Status_STATUS_UNSPECIFIED {
@@ -43,38 +44,54 @@ func marshalKeyResponse(b []byte, r *keyserverv1.GetKeyAndSignalizationResponse)
 	}
 	if list := r.GetDrmSignalization(); len(list) > 0 {
 		w.name("drmSignalization")
-		w.open('[')
-		for _, e := range list {
-			w.comma()
-			w.open('{')
-			switch f := e.GetFormat().(type) {
-			case *keyserverv1.DrmSignalization_Dash:
-				w.name("dash")
-				w.open('{')
-				d := f.Dash
-				w.field("drmSystemId", d.GetDrmSystemId())
-				w.field("drmName", d.GetDrmName())
-				w.field("manifestHeader", d.GetManifestHeader())
-				w.field("psshBox", d.GetPsshBox())
-				w.close('}')
-			case *keyserverv1.DrmSignalization_Hls:
-				w.name("hls")
-				w.open('{')
-				h := f.Hls
-				w.field("drmSystemId", h.GetDrmSystemId())
-				w.field("drmName", h.GetDrmName())
-				w.field("keyUri", h.GetKeyUri())
-				w.field("method", h.GetMethod())
-				w.field("keyFormat", h.GetKeyFormat())
-				w.field("keyFormatVersions", h.GetKeyFormatVersions())
-				w.field("extXKey", h.GetExtXKey())
-				w.close('}')
+		w.b = append(w.b, '[')
+		if set := sigs.setOf(list); set != nil {
+			frag, err := set.jsonOf()
+			if err != nil {
+				return nil, err
 			}
-			w.close('}')
+			w.b = append(w.b, frag...)
+		} else if w.b, w.err = appendEntriesJSON(w.b, list); w.err != nil {
+			return nil, w.err
 		}
 		w.close(']')
 	}
 	w.close('}')
+	return w.b, w.err
+}
+
+// appendEntriesJSON appends the members of the drmSignalization array:
+// the entries' JSON objects, comma-separated.
+func appendEntriesJSON(b []byte, list []*keyserverv1.DrmSignalization) ([]byte, error) {
+	w := jsonWriter{b: b, first: true}
+	for _, e := range list {
+		w.comma()
+		w.open('{')
+		switch f := e.GetFormat().(type) {
+		case *keyserverv1.DrmSignalization_Dash:
+			w.name("dash")
+			w.open('{')
+			d := f.Dash
+			w.field("drmSystemId", d.GetDrmSystemId())
+			w.field("drmName", d.GetDrmName())
+			w.field("manifestHeader", d.GetManifestHeader())
+			w.field("psshBox", d.GetPsshBox())
+			w.close('}')
+		case *keyserverv1.DrmSignalization_Hls:
+			w.name("hls")
+			w.open('{')
+			h := f.Hls
+			w.field("drmSystemId", h.GetDrmSystemId())
+			w.field("drmName", h.GetDrmName())
+			w.field("keyUri", h.GetKeyUri())
+			w.field("method", h.GetMethod())
+			w.field("keyFormat", h.GetKeyFormat())
+			w.field("keyFormatVersions", h.GetKeyFormatVersions())
+			w.field("extXKey", h.GetExtXKey())
+			w.close('}')
+		}
+		w.close('}')
+	}
 	return w.b, w.err
 }
 

@@ -39,35 +39,57 @@ func TestMarshalKeyResponse_MatchesProtojson(t *testing.T) {
 			},
 		},
 	}
-	ref := protojson.MarshalOptions{UseProtoNames: false, EmitUnpopulated: false}
 	for name, msg := range cases {
 		t.Run(name, func(t *testing.T) {
-			got, err := marshalKeyResponse(nil, msg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			back := &keyserverv1.GetKeyAndSignalizationResponse{}
-			if err := protojson.Unmarshal(got, back); err != nil {
-				t.Fatalf("protojson cannot read %s: %v", got, err)
-			}
-			if diff := cmp.Diff(msg, back, protocmp.Transform()); diff != "" {
-				t.Errorf("round trip (-sent +decoded):\n%s", diff)
-			}
-			want, err := ref.Marshal(msg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var gotDoc, wantDoc any
-			if err := json.Unmarshal(got, &gotDoc); err != nil {
-				t.Fatalf("not JSON: %s: %v", got, err)
-			}
-			if err := json.Unmarshal(want, &wantDoc); err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(wantDoc, gotDoc); diff != "" {
-				t.Errorf("JSON document differs from protojson's (-protojson +ours):\n%s\nours: %s", diff, got)
-			}
+			checkKeyResponseJSON(t, msg, nil)
 		})
+		// The same answer with its entries a cached set: written from the
+		// set's JSON.
+		if len(msg.DrmSignalization) > 0 {
+			t.Run(name+" cached", func(t *testing.T) {
+				var c sigCache
+				set := c.put(&sigSetKey{tenant: name}, newSigSet(msg.DrmSignalization))
+				cached := proto.Clone(msg).(*keyserverv1.GetKeyAndSignalizationResponse)
+				cached.DrmSignalization = set.entries
+				for range 2 { // builds the set's JSON, then reuses it
+					checkKeyResponseJSON(t, cached, &c)
+				}
+				if set.json.Load() == nil {
+					t.Fatal("the set's JSON was not used")
+				}
+			})
+		}
+	}
+}
+
+// checkKeyResponseJSON compares marshalKeyResponse's JSON of msg with protojson's.
+func checkKeyResponseJSON(t *testing.T, msg *keyserverv1.GetKeyAndSignalizationResponse, sigs *sigCache) {
+	t.Helper()
+	ref := protojson.MarshalOptions{UseProtoNames: false, EmitUnpopulated: false}
+	got, err := marshalKeyResponse(nil, msg, sigs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back := &keyserverv1.GetKeyAndSignalizationResponse{}
+	if err := protojson.Unmarshal(got, back); err != nil {
+		t.Fatalf("protojson cannot read %s: %v", got, err)
+	}
+	if diff := cmp.Diff(msg, back, protocmp.Transform()); diff != "" {
+		t.Errorf("round trip (-sent +decoded):\n%s", diff)
+	}
+	want, err := ref.Marshal(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gotDoc, wantDoc any
+	if err := json.Unmarshal(got, &gotDoc); err != nil {
+		t.Fatalf("not JSON: %s: %v", got, err)
+	}
+	if err := json.Unmarshal(want, &wantDoc); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(wantDoc, gotDoc); diff != "" {
+		t.Errorf("JSON document differs from protojson's (-protojson +ours):\n%s\nours: %s", diff, got)
 	}
 }
 
@@ -75,8 +97,15 @@ func TestMarshalKeyResponse_MatchesProtojson(t *testing.T) {
 // refuses the message.
 func TestMarshalKeyResponse_InvalidUTF8(t *testing.T) {
 	msg := &keyserverv1.GetKeyAndSignalizationResponse{ErrorMessage: "bad \xff"}
-	if _, err := marshalKeyResponse(nil, msg); err == nil {
+	if _, err := marshalKeyResponse(nil, msg, nil); err == nil {
 		t.Fatal("marshalKeyResponse accepted invalid UTF-8")
+	}
+	// Also in a cached set's entries.
+	var c sigCache
+	bad := []*keyserverv1.DrmSignalization{{Format: &keyserverv1.DrmSignalization_Hls{Hls: &keyserverv1.HlsSignalization{ExtXKey: "bad \xff"}}}}
+	set := c.put(&sigSetKey{}, newSigSet(bad))
+	if _, err := marshalKeyResponse(nil, &keyserverv1.GetKeyAndSignalizationResponse{DrmSignalization: set.entries}, &c); err == nil {
+		t.Fatal("marshalKeyResponse accepted invalid UTF-8 in a cached set")
 	}
 	var rm requestMarshaler
 	if _, err := rm.Marshal(msg); err == nil {

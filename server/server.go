@@ -35,6 +35,7 @@ type Server struct {
 	health *health.Server
 	auth   *authenticator
 	limit  *limiter
+	sigs   *sigCache // the key service's built signaling, shared with the codecs
 }
 
 // New validates cfg and builds a Server. It does not listen yet.
@@ -61,7 +62,8 @@ func New(cfg Config) (*Server, error) {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.TLS.serverConfig())))
 	}
 	ks := &keyService{cfg: &s.cfg, now: cfg.Now}
-	opts = append(opts, grpc.ForceServerCodecV2(newResponseCodec(&ks.sigs)))
+	s.sigs = &ks.sigs
+	opts = append(opts, grpc.ForceServerCodecV2(newResponseCodec(s.sigs)))
 	s.grpc = grpc.NewServer(opts...)
 	keyserverv1.RegisterKeyServiceServer(s.grpc, ks)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
@@ -83,13 +85,14 @@ func (s *Server) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error
 	if s.cfg.TLS.Enabled() {
 		dialCreds = credentials.NewTLS(s.cfg.TLS.gatewayConfig())
 	}
-	conn, err := grpc.NewClient(dialTarget(grpcLis.Addr()), grpc.WithTransportCredentials(dialCreds))
+	conn, err := grpc.NewClient(dialTarget(grpcLis.Addr()), grpc.WithTransportCredentials(dialCreds),
+		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(newGatewayCodec(s.sigs))))
 	if err != nil {
 		s.grpc.Stop()
 		return fmt.Errorf("server: gateway dial: %w", err)
 	}
 	defer conn.Close()
-	gw := newGatewayMux()
+	gw := newGatewayMux(s.sigs)
 	if err := keyserverv1.RegisterKeyServiceHandler(ctx, gw, conn); err != nil {
 		s.grpc.Stop()
 		return fmt.Errorf("server: gateway: %w", err)

@@ -18,7 +18,7 @@ type keyService struct {
 	keyserverv1.UnimplementedKeyServiceServer
 	cfg  *Config
 	now  func() time.Time
-	sigs sigCache // built signaling entries, shared by responses
+	sigs sigCache // built signaling, shared by responses (sigcache.go)
 }
 
 func (s *keyService) GetKeyAndSignalization(ctx context.Context, req *keyserverv1.GetKeyAndSignalizationRequest) (*keyserverv1.GetKeyAndSignalizationResponse, error) {
@@ -58,16 +58,21 @@ func (s *keyService) GetKeyAndSignalization(ctx context.Context, req *keyserverv
 		return nil, err
 	}
 
-	resp := &keyserverv1.GetKeyAndSignalizationResponse{
-		Status:           keyserverv1.Status_OK,
-		DrmSignalization: make([]*keyserverv1.DrmSignalization, 0, len(kr.outputs)),
-	}
+	resp := &keyserverv1.GetKeyAndSignalizationResponse{Status: keyserverv1.Status_OK}
 	switch {
 	case kr.supplied == nil:
 		resp.ContentKey = contentKeyOf(rec.Key, true)
 	case kr.supplied.IV == nil:
 		// The server made (or holds) the IV: tell the packager, never echo the key.
 		resp.ContentKey = contentKeyOf(rec.Key, false)
+	}
+	k := sigSetKey{tenant: tenant, kid: rec.Key.KID, contentID: kr.contentID, scheme: kr.scheme, laURL: set.playReadyURL}
+	cacheable := k.setOutputs(kr.outputs)
+	if cacheable {
+		if ss := s.sigs.get(&k); ss != nil {
+			resp.DrmSignalization = ss.entries
+			return resp, nil
+		}
 	}
 	p := signaling.Params{
 		KID:            rec.Key.KID,
@@ -77,17 +82,17 @@ func (s *keyService) GetKeyAndSignalization(ctx context.Context, req *keyserverv
 		Scheme:         kr.scheme,
 		PlayReadyLAURL: set.playReadyURL,
 	}
-	k := sigKey{tenant: tenant, kid: rec.Key.KID, contentID: kr.contentID, scheme: kr.scheme, laURL: set.playReadyURL}
+	entries := make([]*keyserverv1.DrmSignalization, 0, len(kr.outputs))
 	for _, o := range kr.outputs {
-		k.out = o
-		e := s.sigs.get(&k)
-		if e == nil {
-			if e, err = signal(o, p, set.drmName(o.sys)); err != nil {
-				return nil, fmt.Errorf("signaling %s: %w", o.sys, err)
-			}
-			s.sigs.put(&k, e)
+		e, err := signal(o, p, set.drmName(o.sys))
+		if err != nil {
+			return nil, fmt.Errorf("signaling %s: %w", o.sys, err)
 		}
-		resp.DrmSignalization = append(resp.DrmSignalization, e)
+		entries = append(entries, e)
+	}
+	resp.DrmSignalization = entries
+	if cacheable {
+		resp.DrmSignalization = s.sigs.put(&k, newSigSet(entries)).entries
 	}
 	return resp, nil
 }

@@ -2,80 +2,177 @@ package server
 
 import (
 	"sync"
+	"sync/atomic"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/keyserver/keyserver/drm"
 	keyserverv1 "github.com/keyserver/keyserver/gen/keyserver/v1"
 )
 
-// sigKey identifies one built drmSignalization entry. Within a tenant a
-// key id names exactly one stored key (and IV), so (tenant, key id) stands
-// for the key material the signaling depends on, without holding it.
-type sigKey struct {
+// maxOutputs is the most drmSignalization entries one answer has: PR
+// (DASH only), FPS (HLS only), PRM and WV (both), each at most once.
+const maxOutputs = 6
+
+// sigSetKey identifies the signaling entries of one answer: the key, the
+// inputs the signaling depends on, and the (DRM, format) outputs in
+// order. Within a tenant a key id names exactly one stored key (and IV),
+// so (tenant, key id) stands for the key material without holding it;
+// the tenant also fixes the configured DRM names.
+type sigSetKey struct {
 	tenant    string
 	kid       drm.KeyID
 	contentID string
 	scheme    drm.Scheme
 	laURL     string
-	out       output
+	n         int
+	outs      [maxOutputs]output
 }
 
-// sigCache holds built signaling entries: a hit answers with the same
-// immutable messages instead of rebuilding pssh boxes, XML and base64 on
-// every request. Entries are never modified after insertion (responses
-// only reference them; gRPC and the gateway only read them), and a stored
-// key never changes, so an entry never goes stale. It holds at most
-// sigCacheSize entries; when full, an arbitrary entry is evicted. The zero
+// setOutputs records outs in k; false if there are more than maxOutputs
+// (then the answer is built without the cache).
+func (k *sigSetKey) setOutputs(outs []output) bool {
+	if len(outs) > maxOutputs {
+		return false
+	}
+	k.n = copy(k.outs[:], outs)
+	return true
+}
+
+// sigSet is one answer's signaling, built once: the entries (shared by
+// every response that carries them, never modified: gRPC and the gateway
+// only read them), their protobuf encoding as the answer's field 4, and
+// their REST JSON, built at first use.
+type sigSet struct {
+	entries []*keyserverv1.DrmSignalization // cap == len: appending copies
+	// wire is each entry's tag, length and encoding, as proto.Marshal
+	// writes the response's drm_signalization field; nil if an entry did
+	// not marshal (the codecs then take the ordinary path).
+	wire []byte
+	json atomic.Pointer[jsonFragment]
+}
+
+// jsonFragment is the entries' REST JSON (the members of the
+// drmSignalization array) or the error writing them gave.
+type jsonFragment struct {
+	b   []byte
+	err error
+}
+
+func newSigSet(entries []*keyserverv1.DrmSignalization) *sigSet {
+	s := &sigSet{entries: entries[:len(entries):len(entries)]}
+	var wire []byte
+	for _, e := range entries {
+		b, err := proto.Marshal(e)
+		if err != nil {
+			return s
+		}
+		wire = protowire.AppendTag(wire, fieldDrmSignalization, protowire.BytesType)
+		wire = protowire.AppendBytes(wire, b)
+	}
+	s.wire = wire
+	return s
+}
+
+// jsonOf returns the REST JSON of the entries (responsejson.go).
+func (s *sigSet) jsonOf() ([]byte, error) {
+	if f := s.json.Load(); f != nil {
+		return f.b, f.err
+	}
+	b, err := appendEntriesJSON(nil, s.entries)
+	f := &jsonFragment{b: b, err: err}
+	s.json.Store(f) // a concurrent first use stores equal bytes
+	return f.b, f.err
+}
+
+// sigCache holds built signaling: a hit answers with the same immutable
+// entries instead of rebuilding pssh boxes, XML and base64, and the
+// codecs find the entries' encodings from the response (by its entries
+// slice) and from the gateway's received bytes (by those bytes). A stored
+// key never changes, so a set never goes stale. It holds at most
+// sigCacheSize sets; when full, an arbitrary one is evicted. The zero
 // value is ready to use.
 type sigCache struct {
-	mu      sync.RWMutex
-	entries map[sigKey]*keyserverv1.DrmSignalization
-	// wire holds each cached entry's protobuf encoding, so the gRPC codec
-	// (codec.go) writes a hit's answer without marshalling it again.
-	wire map[*keyserverv1.DrmSignalization][]byte
+	mu     sync.RWMutex
+	sets   map[sigSetKey]*sigSet
+	byList map[**keyserverv1.DrmSignalization]*sigSet // &entries[0]
+	byWire map[string]*sigSet
 }
 
-// sigCacheSize bounds the cache: entries of about 2,700 keys at six
-// entries a key, some 1–2 KB each (tens of MB at most), like the keystore's
-// record cache.
-const sigCacheSize = 16384
+// sigCacheSize bounds the cache: a set is some 4 KB of messages, 4 KB of
+// encoding (held twice: it is also the byWire key) and, once REST served
+// it, 5 KB of JSON, so at most ~70 MB; 4,096 live channels' current keys.
+const sigCacheSize = 4096
 
-func (c *sigCache) get(k *sigKey) *keyserverv1.DrmSignalization {
+// Field number of GetKeyAndSignalizationResponse.drm_signalization.
+const fieldDrmSignalization = 4
+
+func (c *sigCache) get(k *sigSetKey) *sigSet {
 	c.mu.RLock()
-	e := c.entries[*k]
+	s := c.sets[*k]
 	c.mu.RUnlock()
-	return e
+	return s
 }
 
-func (c *sigCache) put(k *sigKey, e *keyserverv1.DrmSignalization) {
+// put stores s under k and returns it, or the set already stored there.
+func (c *sigCache) put(k *sigSetKey, s *sigSet) *sigSet {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.entries == nil {
-		c.entries = make(map[sigKey]*keyserverv1.DrmSignalization)
-		c.wire = make(map[*keyserverv1.DrmSignalization][]byte)
+	if c.sets == nil {
+		c.sets = make(map[sigSetKey]*sigSet)
+		c.byList = make(map[**keyserverv1.DrmSignalization]*sigSet)
+		c.byWire = make(map[string]*sigSet)
 	}
-	if _, ok := c.entries[*k]; ok {
-		return
+	if old, ok := c.sets[*k]; ok {
+		return old
 	}
-	if len(c.entries) >= sigCacheSize {
-		for old, oe := range c.entries {
-			delete(c.entries, old)
-			delete(c.wire, oe)
+	if len(c.sets) >= sigCacheSize {
+		for oldKey, old := range c.sets {
+			delete(c.sets, oldKey)
+			if len(old.entries) > 0 {
+				delete(c.byList, &old.entries[0])
+			}
+			// Sets with equal bytes (keys differing only in an input
+			// their DRMs do not use) share a byWire slot.
+			if w := string(old.wire); old.wire != nil && c.byWire[w] == old {
+				delete(c.byWire, w)
+			}
 			break
 		}
 	}
-	c.entries[*k] = e
-	if b, err := proto.Marshal(e); err == nil {
-		c.wire[e] = b
+	c.sets[*k] = s
+	if len(s.entries) > 0 {
+		c.byList[&s.entries[0]] = s
 	}
+	if s.wire != nil {
+		c.byWire[string(s.wire)] = s
+	}
+	return s
 }
 
-// wireOf returns the protobuf encoding of a cached entry, or nil if e is
-// not (or no longer) in the cache. The bytes are shared: read only.
-func (c *sigCache) wireOf(e *keyserverv1.DrmSignalization) []byte {
+// setOf returns the cached set whose entries list is exactly list (the
+// same slice), or nil.
+func (c *sigCache) setOf(list []*keyserverv1.DrmSignalization) *sigSet {
+	if c == nil || len(list) == 0 {
+		return nil
+	}
 	c.mu.RLock()
-	b := c.wire[e]
+	s := c.byList[&list[0]]
 	c.mu.RUnlock()
-	return b
+	if s == nil || len(s.entries) != len(list) {
+		return nil
+	}
+	return s
+}
+
+// setOfWire returns a cached set whose encoding is exactly b, or nil.
+func (c *sigCache) setOfWire(b []byte) *sigSet {
+	if c == nil {
+		return nil
+	}
+	c.mu.RLock()
+	s := c.byWire[string(b)]
+	c.mu.RUnlock()
+	return s
 }

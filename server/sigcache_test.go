@@ -7,41 +7,80 @@ import (
 	keyserverv1 "github.com/keyserver/keyserver/gen/keyserver/v1"
 )
 
-// TestSigCache_KeyedAndBounded: entries are told apart by every part of
-// the key, and the cache never grows past sigCacheSize.
+func testEntries(tag string) []*keyserverv1.DrmSignalization {
+	return []*keyserverv1.DrmSignalization{
+		{Format: &keyserverv1.DrmSignalization_Dash{Dash: &keyserverv1.DashSignalization{DrmSystemId: tag, PsshBox: "AAAA"}}},
+		{Format: &keyserverv1.DrmSignalization_Hls{Hls: &keyserverv1.HlsSignalization{DrmSystemId: tag, ExtXKey: "#EXT-X-KEY:METHOD=SAMPLE-AES"}}},
+	}
+}
+
+// TestSigCache_KeyedAndBounded: sets are told apart by every part of the
+// key, found again by their entries slice and by their encoding, and the
+// cache never grows past sigCacheSize (nor do its indexes).
 func TestSigCache_KeyedAndBounded(t *testing.T) {
 	var c sigCache
-	base := sigKey{tenant: "A", kid: drm.KeyID{1}, contentID: "c", scheme: drm.SchemeCBCS, laURL: "u", out: output{drm.Widevine, formatDASH}}
+	base := sigSetKey{tenant: "A", kid: drm.KeyID{1}, contentID: "c", scheme: drm.SchemeCBCS, laURL: "u"}
+	base.setOutputs([]output{{drm.Widevine, formatDASH}, {drm.Widevine, formatHLS}})
 	if c.get(&base) != nil {
-		t.Fatal("empty cache returned an entry")
+		t.Fatal("empty cache returned a set")
 	}
-	e := &keyserverv1.DrmSignalization{}
-	c.put(&base, e)
-	if c.get(&base) != e {
-		t.Fatal("entry not found")
+	s := c.put(&base, newSigSet(testEntries("a")))
+	if c.get(&base) != s {
+		t.Fatal("set not found")
 	}
-	variants := []func(*sigKey){
-		func(k *sigKey) { k.tenant = "B" },
-		func(k *sigKey) { k.kid = drm.KeyID{2} },
-		func(k *sigKey) { k.contentID = "d" },
-		func(k *sigKey) { k.scheme = drm.SchemeCENC },
-		func(k *sigKey) { k.laURL = "v" },
-		func(k *sigKey) { k.out.sys = drm.PlayReady },
-		func(k *sigKey) { k.out.format = formatHLS },
+	if again := c.put(&base, newSigSet(testEntries("b"))); again != s {
+		t.Fatal("a second put replaced the stored set")
+	}
+	if c.setOf(s.entries) != s || c.setOfWire(s.wire) != s {
+		t.Fatal("set not found by its entries or its encoding")
+	}
+	if c.setOf(testEntries("a")) != nil {
+		t.Fatal("an equal but distinct entries slice was taken for the cached one")
+	}
+	if c.setOf(s.entries[:1]) != nil || c.setOfWire(s.wire[:len(s.wire)-1]) != nil {
+		t.Fatal("part of a set was taken for the set")
+	}
+	if cap(s.entries) != len(s.entries) {
+		t.Fatal("a set's entries can be appended to in place")
+	}
+	variants := []func(*sigSetKey){
+		func(k *sigSetKey) { k.tenant = "B" },
+		func(k *sigSetKey) { k.kid = drm.KeyID{2} },
+		func(k *sigSetKey) { k.contentID = "d" },
+		func(k *sigSetKey) { k.scheme = drm.SchemeCENC },
+		func(k *sigSetKey) { k.laURL = "v" },
+		func(k *sigSetKey) { k.setOutputs([]output{{drm.Widevine, formatDASH}}) },
+		func(k *sigSetKey) { k.setOutputs([]output{{drm.Widevine, formatHLS}, {drm.Widevine, formatDASH}}) },
+		func(k *sigSetKey) { k.setOutputs([]output{{drm.PlayReady, formatDASH}, {drm.Widevine, formatHLS}}) },
 	}
 	for i, f := range variants {
 		k := base
 		f(&k)
 		if c.get(&k) != nil {
-			t.Errorf("variant %d hit the base entry", i)
+			t.Errorf("variant %d hit the base set", i)
 		}
+	}
+	if k := base; k.setOutputs(make([]output, maxOutputs+1)) {
+		t.Error("more than maxOutputs outputs accepted as a key")
 	}
 	for i := range sigCacheSize + 10 {
 		k := base
 		k.kid = drm.KeyID{byte(i), byte(i >> 8), byte(i >> 16), 0xff}
-		c.put(&k, e)
+		// Every other set has the same bytes as the one before.
+		c.put(&k, newSigSet(testEntries(string(rune('a'+i/2%20)))))
 	}
-	if n := len(c.entries); n != sigCacheSize {
-		t.Fatalf("cache holds %d entries, bound is %d", n, sigCacheSize)
+	if n := len(c.sets); n != sigCacheSize {
+		t.Fatalf("cache holds %d sets, bound is %d", n, sigCacheSize)
+	}
+	if n := len(c.byList); n != sigCacheSize {
+		t.Fatalf("entries index holds %d sets, want %d", n, sigCacheSize)
+	}
+	if n := len(c.byWire); n > sigCacheSize {
+		t.Fatalf("encoding index holds %d sets, bound is %d", n, sigCacheSize)
+	}
+	for w, s := range c.byWire {
+		if string(s.wire) != w || c.setOf(s.entries) != s {
+			t.Fatal("encoding index names an evicted or different set")
+		}
 	}
 }
