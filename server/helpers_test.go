@@ -122,6 +122,10 @@ func postJSON(t *testing.T, env *servertest.Env, tenant, body string, hdr http.H
 	}
 	r := result{httpCode: res.StatusCode, header: res.Header}
 	if res.StatusCode == http.StatusOK {
+		// Answers carry their length: one write, no chunked encoding.
+		if res.ContentLength != int64(len(b)) || len(res.TransferEncoding) != 0 {
+			t.Errorf("200 answer: Content-Length %d, Transfer-Encoding %q for %d body bytes", res.ContentLength, res.TransferEncoding, len(b))
+		}
 		resp := &keyserverv1.GetKeyAndSignalizationResponse{}
 		if err := protojson.Unmarshal(b, resp); err != nil {
 			t.Fatalf("decoding 200 body %s: %v", b, err)

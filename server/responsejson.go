@@ -60,6 +60,18 @@ func marshalKeyResponse(b []byte, r *keyserverv1.GetKeyAndSignalizationResponse,
 	return w.b, w.err
 }
 
+// keyResponseSizeHint is a buffer size that holds r's JSON without
+// growing when its entries are a cached set whose JSON is built.
+func keyResponseSizeHint(r *keyserverv1.GetKeyAndSignalizationResponse, sigs *sigCache) int {
+	const head = 256 // status, contentKey, names and punctuation
+	if set := sigs.setOf(r.GetDrmSignalization()); set != nil {
+		if f := set.json.Load(); f != nil {
+			return head + len(f.b)
+		}
+	}
+	return 8192
+}
+
 // appendEntriesJSON appends the members of the drmSignalization array:
 // the entries' JSON objects, comma-separated.
 func appendEntriesJSON(b []byte, list []*keyserverv1.DrmSignalization) ([]byte, error) {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"sync"
 	"sync/atomic"
 
@@ -62,14 +63,18 @@ type jsonFragment struct {
 
 func newSigSet(entries []*keyserverv1.DrmSignalization) *sigSet {
 	s := &sigSet{entries: entries[:len(entries):len(entries)]}
-	var wire []byte
+	size := 0
 	for _, e := range entries {
-		b, err := proto.Marshal(e)
-		if err != nil {
+		size += protowire.SizeTag(fieldDrmSignalization) + protowire.SizeBytes(proto.Size(e))
+	}
+	wire := make([]byte, 0, size)
+	for _, e := range entries {
+		wire = protowire.AppendTag(wire, fieldDrmSignalization, protowire.BytesType)
+		wire = protowire.AppendVarint(wire, uint64(proto.Size(e)))
+		var err error
+		if wire, err = (proto.MarshalOptions{UseCachedSize: true}).MarshalAppend(wire, e); err != nil {
 			return s
 		}
-		wire = protowire.AppendTag(wire, fieldDrmSignalization, protowire.BytesType)
-		wire = protowire.AppendBytes(wire, b)
 	}
 	s.wire = wire
 	return s
@@ -80,8 +85,8 @@ func (s *sigSet) jsonOf() ([]byte, error) {
 	if f := s.json.Load(); f != nil {
 		return f.b, f.err
 	}
-	b, err := appendEntriesJSON(nil, s.entries)
-	f := &jsonFragment{b: b, err: err}
+	b, err := appendEntriesJSON(make([]byte, 0, len(s.wire)*5/4), s.entries)
+	f := &jsonFragment{b: bytes.Clone(b), err: err} // exact size: the build buffer had slack
 	s.json.Store(f) // a concurrent first use stores equal bytes
 	return f.b, f.err
 }

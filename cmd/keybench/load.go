@@ -23,13 +23,16 @@ type phase struct {
 	rate     float64
 }
 
-// outcome is what a phase measured. lat is sorted.
+// outcome is what a phase measured. lat is sorted; so is lag, which
+// open-loop phases fill: how late each request left keybench after it was
+// due (the load generator's own share of lat).
 type outcome struct {
 	requests int64
 	errors   int64
 	firstErr error
 	elapsed  time.Duration
 	lat      []time.Duration
+	lag      []time.Duration
 }
 
 func (o *outcome) throughput() float64 {
@@ -41,18 +44,22 @@ func (o *outcome) throughput() float64 {
 
 // percentile returns the nearest-rank q-quantile (0 < q <= 1) of the
 // latencies, or 0 without any.
-func (o *outcome) percentile(q float64) time.Duration {
-	n := len(o.lat)
+func (o *outcome) percentile(q float64) time.Duration { return quantile(o.lat, q) }
+
+// quantile returns the nearest-rank q-quantile of sorted d, or 0.
+func quantile(d []time.Duration, q float64) time.Duration {
+	n := len(d)
 	if n == 0 {
 		return 0
 	}
 	i := int(q*float64(n)+0.999999) - 1
-	return o.lat[max(0, min(i, n-1))]
+	return d[max(0, min(i, n-1))]
 }
 
 // clientState is one client's private record: no sharing on the hot path.
 type clientState struct {
 	lat      []time.Duration
+	lag      []time.Duration // open loop: due → sent
 	errors   int64
 	firstErr error
 }
@@ -106,8 +113,10 @@ func drive(ctx context.Context, p phase, do op) outcome {
 			out.firstErr = st.firstErr
 		}
 		out.lat = append(out.lat, st.lat...)
+		out.lag = append(out.lag, st.lag...)
 	}
 	slices.Sort(out.lat)
+	slices.Sort(out.lag)
 	return out
 }
 
@@ -123,17 +132,18 @@ func driveOpen(ctx context.Context, p phase, do op, states []clientState, wg *sy
 				if ctx.Err() != nil {
 					continue // drain
 				}
+				st.lag = append(st.lag, time.Since(d))
 				err := do(ctx, w, next.Add(1)-1)
 				st.done(time.Since(d), err)
 			}
 		})
 	}
-	start := time.Now()
 	interval := time.Duration(float64(time.Second) / p.rate)
 	total := p.count
 	if total <= 0 {
 		total = int64(p.duration / interval)
 	}
+	start := time.Now()
 	for i := int64(0); i < total && ctx.Err() == nil; i++ {
 		d := start.Add(time.Duration(i) * interval)
 		if wait := time.Until(d); wait > 0 {

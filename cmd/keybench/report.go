@@ -27,6 +27,10 @@ type result struct {
 	P90MS     float64 `json:"p90_ms"`
 	P99MS     float64 `json:"p99_ms"`
 	P999MS    float64 `json:"p99_9_ms"`
+	// Open-loop phases: how late requests left keybench after they were
+	// due, part of the latencies above (the load generator's own share).
+	LagP50MS float64 `json:"send_lag_p50_ms,omitempty"`
+	LagP99MS float64 `json:"send_lag_p99_ms,omitempty"`
 	// RatioToBaseline is RPS over the RPS of the same round's baseline on
 	// the same transport.
 	RatioToBaseline float64 `json:"ratio_to_baseline,omitempty"`
@@ -39,6 +43,7 @@ func newResult(round int, scenario, transport string, p phase, o outcome) result
 		Requests: o.requests, Errors: o.errors, Seconds: o.elapsed.Seconds(), RPS: o.throughput(),
 		P50MS: ms(o.percentile(0.50)), P90MS: ms(o.percentile(0.90)),
 		P99MS: ms(o.percentile(0.99)), P999MS: ms(o.percentile(0.999)),
+		LagP50MS: ms(quantile(o.lag, 0.50)), LagP99MS: ms(quantile(o.lag, 0.99)),
 	}
 	if o.firstErr != nil {
 		r.FirstErr = o.firstErr.Error()
@@ -166,6 +171,12 @@ func (s *summary) printTable(w io.Writer) {
 			r.Round, name, r.Transport, r.Clients, r.Requests, r.Errors, r.Seconds, r.RPS, ratio, r.P50MS, r.P90MS, r.P99MS, r.P999MS)
 	}
 	tw.Flush()
+	for _, r := range s.Results {
+		if r.RateRPS > 0 {
+			fmt.Fprintf(w, "round %d %s@%.0f/s: requests left keybench %.3f ms (p50) / %.3f ms (p99) after they were due; included in the latencies\n",
+				r.Round, r.Scenario, r.RateRPS, r.LagP50MS, r.LagP99MS)
+		}
+	}
 	for _, r := range s.Results {
 		if r.FirstErr != "" {
 			fmt.Fprintf(w, "round %d %s/%s first error: %s\n", r.Round, r.Scenario, r.Transport, r.FirstErr)
