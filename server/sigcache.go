@@ -87,7 +87,7 @@ func (s *sigSet) jsonOf() ([]byte, error) {
 	}
 	b, err := appendEntriesJSON(make([]byte, 0, len(s.wire)*5/4), s.entries)
 	f := &jsonFragment{b: bytes.Clone(b), err: err} // exact size: the build buffer had slack
-	s.json.Store(f) // a concurrent first use stores equal bytes
+	s.json.Store(f)                                 // a concurrent first use stores equal bytes
 	return f.b, f.err
 }
 
