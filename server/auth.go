@@ -314,8 +314,7 @@ func (s *Server) authInterceptor(ctx context.Context, req any, info *grpc.UnaryS
 	if !strings.HasPrefix(info.FullMethod, authMethodPrefix) {
 		return handler(ctx, req)
 	}
-	md, _ := metadata.FromIncomingContext(ctx)
-	cred, claims, err := s.auth.authenticate(md.Get(headerAuthorization))
+	cred, claims, err := s.auth.authenticate(metadata.ValueFromIncomingContext(ctx, headerAuthorization))
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"crypto/rand"
 	"path/filepath"
 	"testing"
@@ -115,6 +116,23 @@ func TestResponseCodec_SameBytesAsProto(t *testing.T) {
 		usedCache := len(got.DrmSignalization) > 0 && ks.sigs.setOf(got.DrmSignalization) != nil
 		if usedCache != in.cached {
 			t.Errorf("%s: cached entries used = %v, want %v", name, usedCache, in.cached)
+		}
+	}
+	// Many real answers of the same shape (their encodings differ only in
+	// key ids, keys and content ids) are each found by their own bytes.
+	for i := range 50 {
+		req := &keyserverv1.GetKeyAndSignalizationRequest{DrmContent: &keyserverv1.DrmContent{
+			DrmContentId: fmt.Sprintf("channel-%d", i), Profile: &keyserverv1.Profile{DistributionMode: keyserverv1.DistributionMode_LIVE}}}
+		resp, err := ks.GetKeyAndSignalization(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := &keyserverv1.GetKeyAndSignalizationResponse{}
+		if err := gw.Unmarshal(mem.BufferSlice{mem.SliceBuffer(enc(resp))}, got); err != nil || !proto.Equal(got, resp) {
+			t.Fatalf("channel %d: %v", i, err)
+		}
+		if set := ks.sigs.setOf(got.DrmSignalization); set == nil || set != ks.sigs.setOf(resp.DrmSignalization) {
+			t.Fatalf("channel %d: the gateway codec did not find the answer's own set", i)
 		}
 	}
 	// Other messages take the stock codec.

@@ -62,11 +62,11 @@ type requestMarshaler struct {
 	sigs *sigCache // the service's, for the cached entries' JSON
 }
 
-// Marshal writes the key answer with marshalKeyResponse (responsejson.go),
+// Marshal writes the key answer with keyResponseJSON (responsejson.go),
 // anything else with protojson.
 func (m *requestMarshaler) Marshal(v any) ([]byte, error) {
 	if r, ok := v.(*keyserverv1.GetKeyAndSignalizationResponse); ok {
-		if b, err := marshalKeyResponse(make([]byte, 0, keyResponseSizeHint(r, m.sigs)), r, m.sigs); err == nil {
+		if b, err := keyResponseJSON(r, m.sigs); err == nil {
 			return b, nil
 		}
 		// Invalid UTF-8: let protojson report it as it always did.

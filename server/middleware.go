@@ -74,9 +74,8 @@ func (s *Server) restTokenOK(w http.ResponseWriter, r *http.Request, id string) 
 // translation and the one log line per request.
 func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	start := time.Now()
-	md, _ := metadata.FromIncomingContext(ctx)
 	var id string
-	if v := md.Get(headerCorrelationID); len(v) > 0 {
+	if v := metadata.ValueFromIncomingContext(ctx, headerCorrelationID); len(v) > 0 {
 		id = v[0]
 	}
 	if len(id) > maxCorrelationIDBytes {
@@ -85,7 +84,7 @@ func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.Unary
 	if id == "" {
 		id = uuid.NewString()
 	}
-	_ = grpc.SetHeader(ctx, metadata.Pairs(headerCorrelationID, id))
+	_ = grpc.SetHeader(ctx, metadata.MD{headerCorrelationID: {id}}) // the key is lower case
 	ctx = context.WithValue(ctx, correlationKey, id)
 
 	resp, err := handler(ctx, req)

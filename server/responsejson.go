@@ -60,16 +60,54 @@ func marshalKeyResponse(b []byte, r *keyserverv1.GetKeyAndSignalizationResponse,
 	return w.b, w.err
 }
 
-// keyResponseSizeHint is a buffer size that holds r's JSON without
-// growing when its entries are a cached set whose JSON is built.
-func keyResponseSizeHint(r *keyserverv1.GetKeyAndSignalizationResponse, sigs *sigCache) int {
-	const head = 256 // status, contentKey, names and punctuation
-	if set := sigs.setOf(r.GetDrmSignalization()); set != nil {
-		if f := set.json.Load(); f != nil {
-			return head + len(f.b)
-		}
+// keyResponseJSON returns the REST answer of r. When r's entries are a
+// cached set (sigcache.go), the whole answer of the set's first response
+// is kept, and returned again for every response with the same status and
+// contentKey: a hit's answer is then neither built nor allocated. The
+// bytes are shared and read only (the gateway only writes them out).
+func keyResponseJSON(r *keyserverv1.GetKeyAndSignalizationResponse, sigs *sigCache) ([]byte, error) {
+	set := sigs.setOf(r.GetDrmSignalization())
+	if set == nil {
+		return marshalKeyResponse(make([]byte, 0, 8192), r, nil)
 	}
-	return 8192
+	h := headOf(r)
+	if a := set.answer.Load(); a != nil && a.head == h {
+		return a.b, nil
+	}
+	frag, err := set.jsonOf()
+	if err != nil {
+		return nil, err
+	}
+	b, err := marshalKeyResponse(make([]byte, 0, 256+len(frag)), r, sigs)
+	if err == nil {
+		set.answer.CompareAndSwap(nil, &jsonAnswer{head: h, b: b})
+	}
+	return b, err
+}
+
+// jsonAnswer is a whole REST answer and the top-level fields it was
+// written from (the entries being its set's).
+type jsonAnswer struct {
+	head answerHead
+	b    []byte
+}
+
+// answerHead is what a REST answer holds besides the entries.
+type answerHead struct {
+	status       keyserverv1.Status
+	errorMessage string
+	hasKey       bool
+	keyID        string
+	key          string
+	iv           string
+}
+
+func headOf(r *keyserverv1.GetKeyAndSignalizationResponse) answerHead {
+	h := answerHead{status: r.GetStatus(), errorMessage: r.GetErrorMessage()}
+	if ck := r.GetContentKey(); ck != nil {
+		h.hasKey, h.keyID, h.key, h.iv = true, ck.GetKeyId(), ck.GetKey(), ck.GetIv()
+	}
+	return h
 }
 
 // appendEntriesJSON appends the members of the drmSignalization array:

@@ -54,9 +54,18 @@ func TestMarshalKeyResponse_MatchesProtojson(t *testing.T) {
 				for range 2 { // builds the set's JSON, then reuses it
 					checkKeyResponseJSON(t, cached, &c)
 				}
-				if set.json.Load() == nil {
-					t.Fatal("the set's JSON was not used")
+				if set.json.Load() == nil || set.answer.Load() == nil {
+					t.Fatal("the set's JSON was not kept")
 				}
+				// Another head with the same entries (a supplied key: no
+				// key value; an error message) is written for itself.
+				other := proto.Clone(cached).(*keyserverv1.GetKeyAndSignalizationResponse)
+				other.DrmSignalization = set.entries
+				other.ContentKey = &keyserverv1.ContentKey{KeyId: "other", Iv: "iv2"}
+				checkKeyResponseJSON(t, other, &c)
+				other.ContentKey = nil
+				other.ErrorMessage = "e"
+				checkKeyResponseJSON(t, other, &c)
 			})
 		}
 	}
@@ -66,7 +75,7 @@ func TestMarshalKeyResponse_MatchesProtojson(t *testing.T) {
 func checkKeyResponseJSON(t *testing.T, msg *keyserverv1.GetKeyAndSignalizationResponse, sigs *sigCache) {
 	t.Helper()
 	ref := protojson.MarshalOptions{UseProtoNames: false, EmitUnpopulated: false}
-	got, err := marshalKeyResponse(nil, msg, sigs)
+	got, err := keyResponseJSON(msg, sigs)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"hash/maphash"
 	"sync"
 	"sync/atomic"
 
@@ -50,8 +51,9 @@ type sigSet struct {
 	// wire is each entry's tag, length and encoding, as proto.Marshal
 	// writes the response's drm_signalization field; nil if an entry did
 	// not marshal (the codecs then take the ordinary path).
-	wire []byte
-	json atomic.Pointer[jsonFragment]
+	wire   []byte
+	json   atomic.Pointer[jsonFragment]
+	answer atomic.Pointer[jsonAnswer] // the first REST answer (responsejson.go)
 }
 
 // jsonFragment is the entries' REST JSON (the members of the
@@ -80,7 +82,8 @@ func newSigSet(entries []*keyserverv1.DrmSignalization) *sigSet {
 	return s
 }
 
-// jsonOf returns the REST JSON of the entries (responsejson.go).
+// jsonOf returns the REST JSON of the entries (responsejson.go): the
+// members of the drmSignalization array.
 func (s *sigSet) jsonOf() ([]byte, error) {
 	if f := s.json.Load(); f != nil {
 		return f.b, f.err
@@ -102,12 +105,23 @@ type sigCache struct {
 	mu     sync.RWMutex
 	sets   map[sigSetKey]*sigSet
 	byList map[**keyserverv1.DrmSignalization]*sigSet // &entries[0]
-	byWire map[string]*sigSet
+	byWire map[wirePrint]*sigSet
 }
 
+// wirePrint indexes a set by a 64-bit hash of its encoding (the
+// encoding itself as a map key would be held twice). A lookup compares the
+// whole encoding before trusting a match.
+type wirePrint uint64
+
+// wireSeed seeds the encoding hash, random per process.
+var wireSeed = maphash.MakeSeed()
+
+func printOf(b []byte) wirePrint { return wirePrint(maphash.Bytes(wireSeed, b)) }
+
 // sigCacheSize bounds the cache: a set is some 4 KB of messages, 4 KB of
-// encoding (held twice: it is also the byWire key) and, once REST served
-// it, 5 KB of JSON, so at most ~70 MB; 4,096 live channels' current keys.
+// encoding and, once REST served it, 10 KB of JSON (the entries, and the
+// first whole answer), so at most ~75 MB; 4,096 live channels' current
+// keys.
 const sigCacheSize = 4096
 
 // Field number of GetKeyAndSignalizationResponse.drm_signalization.
@@ -127,7 +141,7 @@ func (c *sigCache) put(k *sigSetKey, s *sigSet) *sigSet {
 	if c.sets == nil {
 		c.sets = make(map[sigSetKey]*sigSet)
 		c.byList = make(map[**keyserverv1.DrmSignalization]*sigSet)
-		c.byWire = make(map[string]*sigSet)
+		c.byWire = make(map[wirePrint]*sigSet)
 	}
 	if old, ok := c.sets[*k]; ok {
 		return old
@@ -138,10 +152,10 @@ func (c *sigCache) put(k *sigSetKey, s *sigSet) *sigSet {
 			if len(old.entries) > 0 {
 				delete(c.byList, &old.entries[0])
 			}
-			// Sets with equal bytes (keys differing only in an input
-			// their DRMs do not use) share a byWire slot.
-			if w := string(old.wire); old.wire != nil && c.byWire[w] == old {
-				delete(c.byWire, w)
+			// Sets with the same print (equal encodings, or a hash
+			// collision) share a byWire slot: the latest holds it.
+			if p := printOf(old.wire); old.wire != nil && c.byWire[p] == old {
+				delete(c.byWire, p)
 			}
 			break
 		}
@@ -151,7 +165,7 @@ func (c *sigCache) put(k *sigSetKey, s *sigSet) *sigSet {
 		c.byList[&s.entries[0]] = s
 	}
 	if s.wire != nil {
-		c.byWire[string(s.wire)] = s
+		c.byWire[printOf(s.wire)] = s
 	}
 	return s
 }
@@ -177,7 +191,10 @@ func (c *sigCache) setOfWire(b []byte) *sigSet {
 		return nil
 	}
 	c.mu.RLock()
-	s := c.byWire[string(b)]
+	s := c.byWire[printOf(b)]
 	c.mu.RUnlock()
+	if s == nil || !bytes.Equal(s.wire, b) {
+		return nil
+	}
 	return s
 }

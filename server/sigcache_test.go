@@ -10,7 +10,7 @@ import (
 func testEntries(tag string) []*keyserverv1.DrmSignalization {
 	return []*keyserverv1.DrmSignalization{
 		{Format: &keyserverv1.DrmSignalization_Dash{Dash: &keyserverv1.DashSignalization{DrmSystemId: tag, PsshBox: "AAAA"}}},
-		{Format: &keyserverv1.DrmSignalization_Hls{Hls: &keyserverv1.HlsSignalization{DrmSystemId: tag, ExtXKey: "#EXT-X-KEY:METHOD=SAMPLE-AES"}}},
+		{Format: &keyserverv1.DrmSignalization_Hls{Hls: &keyserverv1.HlsSignalization{DrmSystemId: tag, ExtXKey: `#EXT-X-KEY:METHOD=SAMPLE-AES,URI="skd://x"`}}},
 	}
 }
 
@@ -78,9 +78,26 @@ func TestSigCache_KeyedAndBounded(t *testing.T) {
 	if n := len(c.byWire); n > sigCacheSize {
 		t.Fatalf("encoding index holds %d sets, bound is %d", n, sigCacheSize)
 	}
-	for w, s := range c.byWire {
-		if string(s.wire) != w || c.setOf(s.entries) != s {
+	for p, s := range c.byWire {
+		if printOf(s.wire) != p || c.setOf(s.entries) != s {
 			t.Fatal("encoding index names an evicted or different set")
 		}
+	}
+}
+
+// TestSigCache_SharedSlot: sets whose encodings share an index slot (as
+// in a hash collision; here, equal prints forced by hand) never answer for
+// each other's bytes.
+func TestSigCache_SharedSlot(t *testing.T) {
+	var c sigCache
+	ka, kb := sigSetKey{tenant: "A"}, sigSetKey{tenant: "B"}
+	a := c.put(&ka, newSigSet(testEntries("a")))
+	b := c.put(&kb, newSigSet(testEntries("b")))
+	c.byWire[printOf(a.wire)] = b // a collision: a's slot holds b
+	if got := c.setOfWire(a.wire); got != nil {
+		t.Fatal("bytes of set a answered with set b")
+	}
+	if got := c.setOfWire(b.wire); got != b {
+		t.Fatal("set b not found by its own bytes")
 	}
 }
