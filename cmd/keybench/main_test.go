@@ -23,7 +23,7 @@ func TestRun_AllScenariosSmoke(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	args := []string{
 		"--keyserver", bin, "--clients", "4", "--requests", "40", "--rounds", "2", "--channels", "10",
-		"--pregen-keys", "30", "--rate", "200", "--memory-warmup", "20", "--memory-requests", "60",
+		"--pregen-keys", "30", "--rate", "200,300", "--memory-warmup", "20", "--memory-requests", "60",
 		"--startup-keys", "50", "--startup-runs", "1", "--json", jsonPath,
 	}
 	if err := run(context.Background(), args, &stdout, &stderr); err != nil {
@@ -39,7 +39,7 @@ func TestRun_AllScenariosSmoke(t *testing.T) {
 	}
 	want := map[string]int{ // scenario/transport → phases
 		"baseline/grpc": 2, "baseline/rest": 2, "hit/grpc": 2, "hit/rest": 2,
-		"create/grpc": 1, "create/rest": 1, "pregen/grpc": 1, "pregen/rest": 1, "paced-hit/grpc": 1,
+		"create/grpc": 1, "create/rest": 1, "pregen/grpc": 1, "pregen/rest": 1, "paced-hit/grpc": 2,
 	}
 	got := map[string]int{}
 	for _, r := range sum.Results {
@@ -54,6 +54,9 @@ func TestRun_AllScenariosSmoke(t *testing.T) {
 		}
 		if r.Scenario == "hit" && r.RatioToBaseline <= 0 {
 			t.Errorf("%s: no ratio to baseline", k)
+		}
+		if (r.RateRPS > 0) != (r.Scenario == "paced-hit") || r.Scenario == "paced-hit" && (r.LagP99MS <= 0 || r.LagP99MS > r.P999MS) {
+			t.Errorf("%s: rate %v, send lag p99 %v ms", k, r.RateRPS, r.LagP99MS)
 		}
 	}
 	for k, n := range want {
@@ -70,7 +73,22 @@ func TestRun_AllScenariosSmoke(t *testing.T) {
 	if s := sum.Startup; s == nil || len(s.Runs) != 1 || s.Runs[0].FirstKeyMS < s.Runs[0].ListeningMS {
 		t.Errorf("startup: %+v", s)
 	}
-	if !bytes.Contains(stdout.Bytes(), []byte("vs baseline")) {
+	if !bytes.Contains(stdout.Bytes(), []byte("vs baseline")) || !bytes.Contains(stdout.Bytes(), []byte("paced-hit@300/s")) {
 		t.Errorf("no table on stdout:\n%s", stdout.String())
+	}
+}
+
+func TestParseFloats(t *testing.T) {
+	got, err := parseFloats(" 0.1, 0.5,,2 ")
+	if err != nil || len(got) != 3 || got[0] != 0.1 || got[1] != 0.5 || got[2] != 2 {
+		t.Fatalf("got %v, %v", got, err)
+	}
+	if got, err := parseFloats(""); err != nil || got != nil {
+		t.Fatalf("empty: %v, %v", got, err)
+	}
+	for _, bad := range []string{"x", "0", "-1", "NaN", "Inf", "0.5,abc"} {
+		if _, err := parseFloats(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
 	}
 }

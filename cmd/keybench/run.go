@@ -8,11 +8,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -31,8 +33,8 @@ type options struct {
 	rounds         int
 	channels       int
 	pregenKeys     int
-	pacedFraction  float64
-	rate           float64
+	pacedFractions []float64
+	rates          []float64
 	memWarmup      int64
 	memTotal       int64
 	startupKeys    int
@@ -64,8 +66,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.rounds, "rounds", 3, "rounds of baseline+hit per transport (ratios are taken within a round)")
 	fs.IntVar(&o.channels, "channels", 1000, "LIVE channels of the hit scenario")
 	fs.IntVar(&o.pregenKeys, "pregen-keys", 8640, "periods of 10 s the pregen scenario creates per transport")
-	fs.Float64Var(&o.pacedFraction, "paced-fraction", 0.5, "paced rate as a fraction of the best gRPC hit throughput of this run")
-	fs.Float64Var(&o.rate, "rate", 0, "paced rate in requests/s (overrides --paced-fraction)")
+	var fractions, rates string
+	fs.StringVar(&fractions, "paced-fraction", "0.5", "paced rates as fractions of the best gRPC hit throughput of this run (comma-separated: one paced phase each)")
+	fs.StringVar(&rates, "rate", "", "paced rates in requests/s, comma-separated (overrides --paced-fraction)")
 	fs.Int64Var(&o.memWarmup, "memory-warmup", 100_000, "hit requests before the first RSS reading")
 	fs.Int64Var(&o.memTotal, "memory-requests", 1_000_000, "hit requests before the second RSS reading (total)")
 	fs.IntVar(&o.startupKeys, "startup-keys", 1_000_000, "keys in the startup scenario's store")
@@ -93,6 +96,13 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		o.scenarios[s] = true
 	}
 	var errs []error
+	var err error
+	if o.pacedFractions, err = parseFloats(fractions); err != nil || len(o.pacedFractions) == 0 {
+		errs = append(errs, fmt.Errorf("--paced-fraction: want positive numbers, got %q", fractions))
+	}
+	if o.rates, err = parseFloats(rates); err != nil {
+		errs = append(errs, fmt.Errorf("--rate: want positive numbers, got %q", rates))
+	}
 	if (o.targetGRPC == "") != (o.targetHTTP == "") {
 		errs = append(errs, errors.New("--target-grpc and --target-http go together"))
 	}
@@ -315,8 +325,8 @@ func (b *bench) scenarios(ctx context.Context) error {
 		}
 	}
 	if o.scenarios["paced"] {
-		rate := o.rate
-		if rate <= 0 {
+		rates := o.rates
+		if len(rates) == 0 {
 			best := 0.0
 			for _, r := range b.sum.Results {
 				if r.Scenario == "hit" && r.Transport == transportGRPC {
@@ -326,11 +336,15 @@ func (b *bench) scenarios(ctx context.Context) error {
 			if best == 0 {
 				return errors.New("paced: no gRPC hit throughput measured in this run; add hit or pass --rate")
 			}
-			rate = o.pacedFraction * best
+			for _, f := range o.pacedFractions {
+				rates = append(rates, f*best)
+			}
 		}
-		p := steady
-		p.rate = rate
-		b.measure(ctx, last, "paced-hit", transportGRPC, p, b.c.keyOp(transportGRPC, hits))
+		for _, rate := range rates {
+			p := steady
+			p.rate = rate
+			b.measure(ctx, last, "paced-hit", transportGRPC, p, b.c.keyOp(transportGRPC, hits))
+		}
 	}
 	if o.scenarios["memory"] {
 		if err := b.memory(ctx, hits); err != nil {
@@ -347,6 +361,9 @@ func (b *bench) measure(ctx context.Context, round int, scenario, transport stri
 	if b.o.profileDir != "" && p.count <= 0 {
 		prof = make(chan string, 1)
 		name := fmt.Sprintf("%s-%s-r%d.pprof", scenario, transport, round)
+		if p.rate > 0 {
+			name = fmt.Sprintf("%s-%s-r%d-%.0f.pprof", scenario, transport, round, p.rate)
+		}
 		go func() { prof <- b.cpuProfile(ctx, name, p.duration) }()
 	}
 	out := drive(ctx, p, do)
@@ -476,4 +493,22 @@ func (b *bench) startup(ctx context.Context) error {
 	st.MedianFirstKeyMS = firsts[len(firsts)/2]
 	b.sum.Startup = st
 	return nil
+}
+
+// parseFloats parses a comma-separated list of positive numbers ("" is
+// none).
+func parseFloats(s string) ([]float64, error) {
+	var out []float64
+	for f := range strings.SplitSeq(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		v, err := strconv.ParseFloat(f, 64)
+		if err != nil || !(v > 0) || math.IsInf(v, 0) {
+			return nil, fmt.Errorf("%q is not a positive number", f)
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }
