@@ -3,8 +3,8 @@ package server
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"crypto/rand"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"

@@ -51,9 +51,13 @@ type sigSet struct {
 	// wire is each entry's tag, length and encoding, as proto.Marshal
 	// writes the response's drm_signalization field; nil if an entry did
 	// not marshal (the codecs then take the ordinary path).
-	wire   []byte
-	json   atomic.Pointer[jsonFragment]
-	answer atomic.Pointer[jsonAnswer] // the first REST answer (responsejson.go)
+	wire []byte
+	json atomic.Pointer[jsonFragment]
+	// answer is the first REST answer carrying these entries
+	// (responsejson.go). It holds that answer's contentKey, key value
+	// included, in memory for as long as the set is cached, as the
+	// keystore's record cache holds the key itself.
+	answer atomic.Pointer[jsonAnswer]
 }
 
 // jsonFragment is the entries' REST JSON (the members of the
