@@ -23,6 +23,14 @@ var errInvalidUTF8 = errors.New("server: response string is not valid UTF-8")
 // marshalKeyResponse appends the JSON of r to b. Entries that are a
 // cached set (sigcache.go) are copied from the set's JSON, written once.
 func marshalKeyResponse(b []byte, r *keyserverv1.GetKeyAndSignalizationResponse, sigs *sigCache) ([]byte, error) {
+	b, _, _, err := appendKeyResponse(b, r, sigs)
+	return b, err
+}
+
+// appendKeyResponse is marshalKeyResponse that also returns where the
+// members of the drmSignalization array are in the result (start == end
+// if there are none).
+func appendKeyResponse(b []byte, r *keyserverv1.GetKeyAndSignalizationResponse, sigs *sigCache) (_ []byte, start, end int, _ error) {
 	w := jsonWriter{b: b}
 	w.open('{')
 	if r.GetStatus() != keyserverv1.Status_STATUS_UNSPECIFIED {
@@ -45,19 +53,21 @@ func marshalKeyResponse(b []byte, r *keyserverv1.GetKeyAndSignalizationResponse,
 	if list := r.GetDrmSignalization(); len(list) > 0 {
 		w.name("drmSignalization")
 		w.b = append(w.b, '[')
+		start = len(w.b)
 		if set := sigs.setOf(list); set != nil {
 			frag, err := set.jsonOf()
 			if err != nil {
-				return nil, err
+				return nil, 0, 0, err
 			}
 			w.b = append(w.b, frag...)
 		} else if w.b, w.err = appendEntriesJSON(w.b, list); w.err != nil {
-			return nil, w.err
+			return nil, 0, 0, w.err
 		}
+		end = len(w.b)
 		w.close(']')
 	}
 	w.close('}')
-	return w.b, w.err
+	return w.b, start, end, w.err
 }
 
 // keyResponseJSON returns the REST answer of r. When r's entries are a
@@ -71,8 +81,22 @@ func keyResponseJSON(r *keyserverv1.GetKeyAndSignalizationResponse, sigs *sigCac
 		return marshalKeyResponse(make([]byte, 0, 8192), r, nil)
 	}
 	h := headOf(r)
-	if a := set.answer.Load(); a != nil && a.head == h {
+	a := set.answer.Load()
+	if a != nil && a.head == h {
 		return a.b, nil
+	}
+	if a == nil && set.json.Load() == nil {
+		// The set's first REST answer: its entries' part becomes the
+		// set's JSON, sharing the answer's memory.
+		b, start, end, err := appendKeyResponse(make([]byte, 0, 256+len(set.wire)*5/4), r, nil)
+		if err != nil {
+			set.json.CompareAndSwap(nil, &jsonFragment{err: err})
+			return nil, err
+		}
+		if set.json.CompareAndSwap(nil, &jsonFragment{b: b[start:end:end]}) {
+			set.answer.CompareAndSwap(nil, &jsonAnswer{head: h, b: b})
+		}
+		return b, nil
 	}
 	frag, err := set.jsonOf()
 	if err != nil {

@@ -116,6 +116,12 @@ func TestMarshalKeyResponse_InvalidUTF8(t *testing.T) {
 	if _, err := marshalKeyResponse(nil, &keyserverv1.GetKeyAndSignalizationResponse{DrmSignalization: set.entries}, &c); err == nil {
 		t.Fatal("marshalKeyResponse accepted invalid UTF-8 in a cached set")
 	}
+	set2 := c.put(&sigSetKey{tenant: "2"}, newSigSet(bad))
+	for range 2 { // the set's first answer, then its kept outcome
+		if _, err := keyResponseJSON(&keyserverv1.GetKeyAndSignalizationResponse{DrmSignalization: set2.entries}, &c); err == nil {
+			t.Fatal("keyResponseJSON accepted invalid UTF-8 in a cached set")
+		}
+	}
 	var rm requestMarshaler
 	if _, err := rm.Marshal(msg); err == nil {
 		t.Fatal("Marshal accepted invalid UTF-8")

@@ -91,7 +91,7 @@ func (s *keyService) GetKeyAndSignalization(ctx context.Context, req *keyserverv
 		entries = append(entries, e)
 	}
 	resp.DrmSignalization = entries
-	if cacheable {
+	if cacheable && s.sigs.admit(&k) {
 		resp.DrmSignalization = s.sigs.put(&k, newSigSet(entries)).entries
 	}
 	return resp, nil

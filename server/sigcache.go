@@ -107,6 +107,7 @@ func (s *sigSet) jsonOf() ([]byte, error) {
 // value is ready to use.
 type sigCache struct {
 	mu     sync.RWMutex
+	seen   map[uint64]struct{} // keys asked for once (admit)
 	sets   map[sigSetKey]*sigSet
 	byList map[**keyserverv1.DrmSignalization]*sigSet // &entries[0]
 	byWire map[wirePrint]*sigSet
@@ -117,19 +118,45 @@ type sigCache struct {
 // whole encoding before trusting a match.
 type wirePrint uint64
 
-// wireSeed seeds the encoding hash, random per process.
-var wireSeed = maphash.MakeSeed()
+// wireSeed seeds the encoding hash, random per process; so does seenSeed
+// the hash admit remembers keys by.
+var wireSeed, seenSeed = maphash.MakeSeed(), maphash.MakeSeed()
 
 func printOf(b []byte) wirePrint { return wirePrint(maphash.Bytes(wireSeed, b)) }
 
 // sigCacheSize bounds the cache: a set is some 4 KB of messages, 4 KB of
-// encoding and, once REST served it, 10 KB of JSON (the entries, and the
-// first whole answer), so at most ~75 MB; 4,096 live channels' current
-// keys.
+// encoding and, once REST served it, 5 KB of JSON (its first whole
+// answer, whose entries' part is the set's JSON), so at most ~55 MB;
+// 4,096 live channels' current keys.
 const sigCacheSize = 4096
 
 // Field number of GetKeyAndSignalizationResponse.drm_signalization.
 const fieldDrmSignalization = 4
+
+// admit reports whether the set of k, just built, is worth caching: only
+// when k is asked for the second time (among the last sigCacheSize keys
+// asked for once). Answers asked for once, such as each new key of a
+// crypto-period storm or a VOD job, are then neither kept (their memory
+// would lengthen every garbage collection) nor allowed to push out the
+// sets of the live channels asked for again and again. A hash collision
+// only caches a set early.
+func (c *sigCache) admit(k *sigSetKey) bool {
+	h := maphash.Comparable(seenSeed, *k)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.seen[h]; ok {
+		delete(c.seen, h)
+		return true
+	}
+	if c.seen == nil {
+		c.seen = make(map[uint64]struct{})
+	}
+	if len(c.seen) >= sigCacheSize {
+		clear(c.seen)
+	}
+	c.seen[h] = struct{}{}
+	return false
+}
 
 func (c *sigCache) get(k *sigSetKey) *sigSet {
 	c.mu.RLock()

@@ -101,3 +101,32 @@ func TestSigCache_SharedSlot(t *testing.T) {
 		t.Fatal("set b not found by its own bytes")
 	}
 }
+
+// TestSigCache_AdmitOnSecondRequest: a set is worth caching from its
+// key's second request on; keys asked for once stay out and are forgotten
+// in bounded memory.
+func TestSigCache_AdmitOnSecondRequest(t *testing.T) {
+	var c sigCache
+	a, b := sigSetKey{tenant: "A"}, sigSetKey{tenant: "B"}
+	if c.admit(&a) {
+		t.Fatal("first request admitted")
+	}
+	if c.admit(&b) {
+		t.Fatal("another key's first request admitted")
+	}
+	if !c.admit(&a) {
+		t.Fatal("second request not admitted")
+	}
+	if c.admit(&a) {
+		t.Fatal("the key is still remembered after admission (a third request should find the set cached instead)")
+	}
+	for i := range 3 * sigCacheSize {
+		k := sigSetKey{tenant: "once", kid: drm.KeyID{byte(i), byte(i >> 8), byte(i >> 16)}}
+		if c.admit(&k) {
+			t.Fatalf("key %d, asked for once, admitted", i)
+		}
+		if len(c.seen) > sigCacheSize {
+			t.Fatalf("%d keys remembered, bound is %d", len(c.seen), sigCacheSize)
+		}
+	}
+}
