@@ -12,29 +12,34 @@ import (
 	keyserverv1 "github.com/keyserver/keyserver/gen/keyserver/v1"
 )
 
-// responseCodec is this server's gRPC codec: grpc's default protobuf codec,
-// except that a GetKeyAndSignalizationResponse whose entries are a cached
-// set (sigcache.go) is written as its few top-level fields followed by the
-// set's stored encoding. On the hit path the ~4 KB of pssh boxes, XML and
-// URIs are then never marshalled again. The bytes are those proto.Marshal
-// produces (fields in number order; codec_test.go checks the equality),
-// so clients see no difference.
-type responseCodec struct {
+// sigCodec is grpc's default protobuf codec with two shortcuts for
+// GetKeyAndSignalizationResponse whose entries are a cached set
+// (sigcache.go). It is the server's codec and the codec of the gateway's
+// connection to the server:
+//   - Marshal (the server sending an answer) writes the few top-level
+//     fields followed by the set's stored encoding: on the hit path the
+//     ~4 KB of pssh boxes, XML and URIs are never marshalled again. The
+//     bytes are those proto.Marshal produces (fields in number order).
+//   - Unmarshal (the gateway receiving it) gives a response whose
+//     signaling bytes are exactly a set's encoding that set's entries
+//     instead of decoding ~4 KB of strings again; the REST JSON writer
+//     then finds the set's JSON (responsejson.go). Equal bytes decode to
+//     equal messages, so the result is what proto.Unmarshal gives.
+//
+// codec_test.go checks both against proto.Marshal and proto.Unmarshal.
+// Every other message takes the default codec.
+type sigCodec struct {
 	base encoding.CodecV2
 	sigs *sigCache
 }
 
-func newResponseCodec(sigs *sigCache) responseCodec {
-	return responseCodec{base: encoding.GetCodecV2("proto"), sigs: sigs}
+func newSigCodec(sigs *sigCache) sigCodec {
+	return sigCodec{base: encoding.GetCodecV2("proto"), sigs: sigs}
 }
 
-func (c responseCodec) Name() string { return "proto" }
+func (c sigCodec) Name() string { return "proto" }
 
-func (c responseCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	return c.base.Unmarshal(data, v)
-}
-
-func (c responseCodec) Marshal(v any) (mem.BufferSlice, error) {
+func (c sigCodec) Marshal(v any) (mem.BufferSlice, error) {
 	r, ok := v.(*keyserverv1.GetKeyAndSignalizationResponse)
 	if !ok || len(r.ProtoReflect().GetUnknown()) != 0 {
 		return c.base.Marshal(v)
@@ -93,30 +98,7 @@ func stringSize(num protowire.Number, s string) int {
 	return protowire.SizeTag(num) + protowire.SizeBytes(len(s))
 }
 
-// gatewayCodec is the codec of the gateway's connection to the gRPC
-// listener: grpc's default protobuf codec, except that a received
-// GetKeyAndSignalizationResponse whose signaling bytes are exactly a
-// cached set's encoding gets that set's entries instead of decoding ~4 KB
-// of strings again, and the REST JSON writer then finds the set's JSON
-// (responsejson.go). Equal bytes decode to equal messages, so the result
-// is what proto.Unmarshal gives (codec_test.go checks it); anything else
-// is decoded as usual.
-type gatewayCodec struct {
-	base encoding.CodecV2
-	sigs *sigCache
-}
-
-func newGatewayCodec(sigs *sigCache) gatewayCodec {
-	return gatewayCodec{base: encoding.GetCodecV2("proto"), sigs: sigs}
-}
-
-func (c gatewayCodec) Name() string { return "proto" }
-
-func (c gatewayCodec) Marshal(v any) (mem.BufferSlice, error) {
-	return c.base.Marshal(v)
-}
-
-func (c gatewayCodec) Unmarshal(data mem.BufferSlice, v any) error {
+func (c sigCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	r, ok := v.(*keyserverv1.GetKeyAndSignalizationResponse)
 	if !ok {
 		return c.base.Unmarshal(data, v)

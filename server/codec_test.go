@@ -17,10 +17,10 @@ import (
 	"github.com/keyserver/keyserver/keystore"
 )
 
-// TestResponseCodec_SameBytesAsProto: the codec's encoding of real answers
+// TestSigCodec_SameAsProto: the codec's encoding of real answers
 // (cached entries, uncached entries, no contentKey, an error message) is
 // byte-identical to proto.Marshal's and decodes to an equal message.
-func TestResponseCodec_SameBytesAsProto(t *testing.T) {
+func TestSigCodec_SameAsProto(t *testing.T) {
 	var mk [32]byte
 	_, _ = rand.Read(mk[:])
 	st, err := keystore.Open(filepath.Join(t.TempDir(), "keys.db"), &keystore.Options{MasterKey: mk})
@@ -29,7 +29,7 @@ func TestResponseCodec_SameBytesAsProto(t *testing.T) {
 	}
 	t.Cleanup(func() { st.Close() })
 	ks := &keyService{cfg: &Config{Store: st, DefaultTenant: "T"}, now: time.Now}
-	codec := newResponseCodec(&ks.sigs)
+	codec := newSigCodec(&ks.sigs)
 
 	reqs := []*keyserverv1.GetKeyAndSignalizationRequest{
 		{DrmContent: &keyserverv1.DrmContent{DrmContentId: "vod <&> ü", Profile: &keyserverv1.Profile{DistributionMode: keyserverv1.DistributionMode_VOD}}},
@@ -77,7 +77,7 @@ func TestResponseCodec_SameBytesAsProto(t *testing.T) {
 	// The gateway's codec decodes every one of these encodings (and
 	// variants around a cached set's bytes) to what proto.Unmarshal gives,
 	// taking the cached entries exactly when the bytes are a set's.
-	gw := newGatewayCodec(&ks.sigs)
+	gw := newSigCodec(&ks.sigs)
 	enc := func(m proto.Message) []byte {
 		b, err := proto.Marshal(m)
 		if err != nil {

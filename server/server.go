@@ -63,7 +63,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	ks := &keyService{cfg: &s.cfg, now: cfg.Now}
 	s.sigs = &ks.sigs
-	opts = append(opts, grpc.ForceServerCodecV2(newResponseCodec(s.sigs)))
+	opts = append(opts, grpc.ForceServerCodecV2(newSigCodec(s.sigs)))
 	s.grpc = grpc.NewServer(opts...)
 	keyserverv1.RegisterKeyServiceServer(s.grpc, ks)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
@@ -86,7 +86,7 @@ func (s *Server) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error
 		dialCreds = credentials.NewTLS(s.cfg.TLS.gatewayConfig())
 	}
 	conn, err := grpc.NewClient(dialTarget(grpcLis.Addr()), grpc.WithTransportCredentials(dialCreds),
-		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(newGatewayCodec(s.sigs))))
+		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(newSigCodec(s.sigs))))
 	if err != nil {
 		s.grpc.Stop()
 		return fmt.Errorf("server: gateway dial: %w", err)
