@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"testing"
 )
 
@@ -90,5 +91,22 @@ func TestParseFloats(t *testing.T) {
 		if _, err := parseFloats(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+// TestQuietGC: the collector is off inside, as before afterwards.
+func TestQuietGC(t *testing.T) {
+	orig := debug.SetGCPercent(123)
+	t.Cleanup(func() { debug.SetGCPercent(orig) })
+	restore := quietGC()
+	if inside := debug.SetGCPercent(-1); inside != -1 {
+		t.Errorf("GC percent %d inside quietGC, want -1 (off)", inside)
+	}
+	if limit := debug.SetMemoryLimit(-1); limit != 2<<30 {
+		t.Errorf("memory limit %d inside quietGC, want 2 GiB", limit)
+	}
+	restore()
+	if after := debug.SetGCPercent(123); after != 123 {
+		t.Errorf("GC percent %d after quietGC, want 123", after)
 	}
 }

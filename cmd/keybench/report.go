@@ -90,13 +90,16 @@ type machine struct {
 }
 
 type summary struct {
-	Command string         `json:"command"`
-	Started string         `json:"started"`
-	Machine machine        `json:"machine"`
-	Results []result       `json:"results"`
-	Ratios  []ratioSummary `json:"ratios,omitempty"`
-	Memory  *memoryResult  `json:"memory,omitempty"`
-	Startup *startupResult `json:"startup,omitempty"`
+	Command string `json:"command"`
+	// ClientGCInPaced: keybench's garbage collector ran during the paced
+	// phases (--client-gc); false: it was off (quietGC).
+	ClientGCInPaced bool           `json:"client_gc_in_paced"`
+	Started         string         `json:"started"`
+	Machine         machine        `json:"machine"`
+	Results         []result       `json:"results"`
+	Ratios          []ratioSummary `json:"ratios,omitempty"`
+	Memory          *memoryResult  `json:"memory,omitempty"`
+	Startup         *startupResult `json:"startup,omitempty"`
 }
 
 func describeMachine() machine {
