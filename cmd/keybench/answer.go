@@ -19,10 +19,13 @@ type rawAnswer struct{ b []byte }
 // answers encoded, in the client's reused buffer.
 type answerCodec struct{}
 
+// protoCodec is gRPC's protobuf codec, looked up once.
+var protoCodec = encoding.GetCodecV2("proto")
+
 func (answerCodec) Name() string { return "proto" }
 
 func (answerCodec) Marshal(v any) (mem.BufferSlice, error) {
-	return encoding.GetCodecV2("proto").Marshal(v)
+	return protoCodec.Marshal(v)
 }
 
 func (answerCodec) Unmarshal(data mem.BufferSlice, v any) error {

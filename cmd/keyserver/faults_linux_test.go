@@ -84,6 +84,21 @@ func assertServed(t *testing.T, p *proc, got *issued, when string) {
 	}
 }
 
+// createAll creates n new keys named prefix-0 … prefix-(n-1), each of
+// which must be answered 200 (when says when, for the failure message),
+// and records them in got.
+func createAll(t *testing.T, p *proc, got *issued, prefix string, n int, when string) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		id := fmt.Sprintf("%s-%d", prefix, i)
+		code, key := postStatus(t, p, id)
+		if code != http.StatusOK {
+			t.Fatalf("%s: HTTP %d%s", id, code, when)
+		}
+		got.add(id+"|0", key)
+	}
+}
+
 // fillUntilRefused creates keys until the server refuses one with 503 (the
 // disk is full), records the ones it handed out, then checks that further
 // creations are refused while every stored key is still served.
@@ -121,14 +136,7 @@ func TestFaults_DiskFull(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	p := startProc(t, dir)
 	got := &issued{keys: map[string]string{}}
-	for i := 0; i < 20; i++ {
-		id := fmt.Sprintf("before-%d", i)
-		code, key := postStatus(t, p, id)
-		if code != http.StatusOK {
-			t.Fatalf("%s: HTTP %d before the fault", id, code)
-		}
-		got.add(id+"|0", key)
-	}
+	createAll(t, p, got, "before", 20, " before the fault")
 	// Restart: the keys made so far are now only in the file, not cached.
 	p.stop(t)
 	p = startProc(t, dir)
@@ -143,14 +151,7 @@ func TestFaults_DiskFull(t *testing.T) {
 
 	// Space is back: creations work again, in the same process.
 	setFileSizeLimit(t, p.cmd.Process.Pid, ^uint64(0))
-	for i := 0; i < 50; i++ {
-		id := fmt.Sprintf("after-%d", i)
-		code, key := postStatus(t, p, id)
-		if code != http.StatusOK {
-			t.Fatalf("%s: HTTP %d after the fault cleared", id, code)
-		}
-		got.add(id+"|0", key)
-	}
+	createAll(t, p, got, "after", 50, " after the fault cleared")
 	p.stop(t) // (stderr is safe to read once the process is gone)
 	if !strings.Contains(p.stderr.String(), "UNAVALAIBLE_SERVICE") {
 		t.Errorf("the refusals are not logged:\n%s", p.stderr)

@@ -49,14 +49,7 @@ func TestFaults_FullFilesystem(t *testing.T) {
 	dir := filepath.Join(mnt, "data")
 	p := startProc(t, dir)
 	got := &issued{keys: map[string]string{}}
-	for i := 0; i < 20; i++ {
-		id := fmt.Sprintf("before-%d", i)
-		code, key := postStatus(t, p, id)
-		if code != http.StatusOK {
-			t.Fatalf("%s: HTTP %d before the fault", id, code)
-		}
-		got.add(id+"|0", key)
-	}
+	createAll(t, p, got, "before", 20, " before the fault")
 
 	// Fill the filesystem.
 	filler := filepath.Join(mnt, "filler")
@@ -76,14 +69,7 @@ func TestFaults_FullFilesystem(t *testing.T) {
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < 50; i++ {
-		id := fmt.Sprintf("after-%d", i)
-		code, key := postStatus(t, p, id)
-		if code != http.StatusOK {
-			t.Fatalf("%s: HTTP %d after space came back", id, code)
-		}
-		got.add(id+"|0", key)
-	}
+	createAll(t, p, got, "after", 50, " after space came back")
 	p.stop(t)
 	checkStoreFile(t, dir, got)
 	p = startProc(t, dir)
@@ -111,14 +97,7 @@ func TestFaults_ReadOnlyFilesystem(t *testing.T) {
 	dir := filepath.Join(mnt, "data")
 	p := startProc(t, dir)
 	got := &issued{keys: map[string]string{}}
-	for i := 0; i < 20; i++ {
-		id := fmt.Sprintf("before-%d", i)
-		code, key := postStatus(t, p, id)
-		if code != http.StatusOK {
-			t.Fatalf("%s: HTTP %d", id, code)
-		}
-		got.add(id+"|0", key)
-	}
+	createAll(t, p, got, "before", 20, "")
 	p.stop(t)
 
 	remount("ro")
@@ -145,14 +124,7 @@ func TestFaults_ReadOnlyFilesystem(t *testing.T) {
 			t.Fatalf("after the filesystem became writable: HTTP %d", code)
 		}
 	}
-	for i := 0; i < 20; i++ {
-		id := fmt.Sprintf("later-%d", i)
-		code, key := postStatus(t, p, id)
-		if code != http.StatusOK {
-			t.Fatalf("%s: HTTP %d after recovery", id, code)
-		}
-		got.add(id+"|0", key)
-	}
+	createAll(t, p, got, "later", 20, " after recovery")
 	p.stop(t)
 	if !strings.Contains(p.stderr.String(), "not writable") {
 		t.Errorf("no warning about the read-only store in the log:\n%s", p.stderr)
