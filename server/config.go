@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -98,8 +99,10 @@ func (t Tenant) validate(where string) error {
 	if err := t.policy().Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("server: config: %s: %w", where, err))
 	}
-	if t.LicenseBaseURL != "" && !strings.HasPrefix(t.LicenseBaseURL, "https://") && !strings.HasPrefix(t.LicenseBaseURL, "http://") {
-		errs = append(errs, fmt.Errorf("server: config: %s: licenseBaseUrl %q is not an http(s) URL", where, t.LicenseBaseURL))
+	if t.LicenseBaseURL != "" {
+		if err := validateLicenseBaseURL(t.LicenseBaseURL); err != nil {
+			errs = append(errs, fmt.Errorf("server: config: %s: licenseBaseUrl %w", where, err))
+		}
 	}
 	errs = append(errs, validateWidevineSigners(where, t.WidevineSigners))
 	for short, name := range t.DRMNames {
@@ -126,6 +129,28 @@ func upperKeys(m map[string]string) map[string]string {
 		out[strings.ToUpper(k)] = v
 	}
 	return out
+}
+
+// maxLicenseBaseURL bounds licenseBaseUrl so that every PlayReady header
+// built from it (twice, XML-escaped, UTF-16) fits a PlayReady Object record
+// with any content id, instead of failing each request.
+const maxLicenseBaseURL = 1024
+
+// validateLicenseBaseURL accepts an absolute http(s) URL with a host, of
+// printable ASCII without spaces (non-ASCII must be percent-encoded, as
+// in an HTTP request line), at most maxLicenseBaseURL bytes.
+func validateLicenseBaseURL(s string) error {
+	if len(s) > maxLicenseBaseURL {
+		return fmt.Errorf("is %d bytes, at most %d allowed", len(s), maxLicenseBaseURL)
+	}
+	if !printableASCII(s) || strings.Contains(s, " ") {
+		return fmt.Errorf("%q must be printable ASCII without spaces", s)
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Opaque != "" {
+		return fmt.Errorf("%q is not an absolute http(s) URL", s)
+	}
+	return nil
 }
 
 func printableASCII(s string) bool {

@@ -28,6 +28,10 @@ func FuzzBuilders(f *testing.F) {
 	f.Add("a\nb\r\x00\x1f\u0085\u2028\ufffe", "u\x01", []byte{7}, false)
 	f.Add("\xff\xfe", "\xc0\xaf", []byte{9, 9}, true)
 	f.Add(strings.Repeat("é", 200), strings.Repeat("/", 300), []byte{5}, true)
+	// Each tab of the URL is 20 bytes of WRMHEADER (&#x9; twice, UTF-16):
+	// 3,300 of them do not fit a PlayReady record; CI's fuzzing found this.
+	f.Add("0", strings.Repeat("\t", 3300)+"\u0861", []byte{0}, false)
+	f.Add("0", strings.Repeat("\t", 3200), []byte{0}, true)
 	f.Fuzz(func(t *testing.T, contentID, laURL string, kidSeed []byte, cbcs bool) {
 		p := signaling.Params{ContentID: contentID, PlayReadyLAURL: laURL, Scheme: drm.SchemeCENC}
 		if cbcs {
@@ -72,15 +76,43 @@ func FuzzBuilders(f *testing.F) {
 }
 
 // checkRefusal: a builder may refuse only a content id or URL that is not
-// valid UTF-8 or holds characters XML cannot carry.
+// valid UTF-8 or holds characters XML cannot carry, and PlayReady one whose
+// header cannot fit the 16-bit length of a PlayReady Object record.
 func checkRefusal(t *testing.T, sys drm.System, err error, contentID, laURL string) {
 	t.Helper()
 	switch {
 	case errors.Is(err, signaling.ErrInvalidContentID) && !xmlSafe(contentID):
 	case errors.Is(err, signaling.ErrInvalidLAURL) && !xmlSafe(laURL):
+	case errors.Is(err, signaling.ErrHeaderTooLarge) && sys == drm.PlayReady && minWRMHeaderBytes(contentID, laURL) > 0xffff:
 	default:
 		t.Fatalf("%v refused content id %q, URL %q: %v", sys, contentID, laURL, err)
 	}
+}
+
+// minWRMHeaderBytes is a lower bound on the UTF-16 size of a WRMHEADER
+// carrying contentID once and laURL twice, escaped as the builder documents
+// (&amp; &lt; &gt; &quot; &apos;, and &#x9; &#xA; &#xD; so that XML does
+// not normalise them), plus 200 characters no header is without.
+func minWRMHeaderBytes(contentID, laURL string) int {
+	n := 200
+	for _, s := range []string{contentID, laURL, laURL} {
+		for _, r := range s {
+			switch r {
+			case '<', '>':
+				n += 4
+			case '&', '\t', '\n', '\r':
+				n += 5
+			case '"', '\'':
+				n += 6
+			default:
+				n++
+				if r >= 0x10000 {
+					n++ // a surrogate pair
+				}
+			}
+		}
+	}
+	return 2 * n
 }
 
 // xmlSafe reports whether s is valid UTF-8 of XML 1.0 Chars only.

@@ -159,7 +159,8 @@ func newPlayReadyObject(p *Params) ([]byte, error) {
 // CUSTOMATTRIBUTES holds <nv:ContentId xmlns:nv="urn:schema-ssp-nagra-com">
 // with the escaped content id and is omitted when the content id is empty.
 //
-// It returns ErrUnsupportedScheme, ErrInvalidContentID and ErrInvalidLAURL.
+// It returns ErrUnsupportedScheme, ErrInvalidContentID, ErrInvalidLAURL and
+// ErrHeaderTooLarge.
 func NewWRMHeader(p *Params) (string, error) {
 	if err := checkScheme(p.Scheme); err != nil {
 		return "", err
@@ -199,7 +200,27 @@ func NewWRMHeader(p *Params) (string, error) {
 		sb.WriteString(`</nv:ContentId></CUSTOMATTRIBUTES>`)
 	}
 	sb.WriteString(`</DATA></WRMHEADER>`)
-	return sb.String(), nil
+	h := sb.String()
+	if utf16Len(h) > maxPlayReadyRecord {
+		return "", ErrHeaderTooLarge
+	}
+	return h, nil
+}
+
+// maxPlayReadyRecord is the most a PlayReady Object record value can hold:
+// its length field is 16 bits.
+const maxPlayReadyRecord = 0xffff
+
+// utf16Len returns the size in bytes of s encoded as UTF-16.
+func utf16Len(s string) int {
+	n := 0
+	for _, r := range s {
+		n += 2
+		if r >= 0x10000 {
+			n += 2
+		}
+	}
+	return n
 }
 
 // guidBytes returns the key id in Microsoft GUID (little-endian field) order.

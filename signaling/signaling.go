@@ -24,6 +24,10 @@ var (
 	// ErrInvalidLAURL is returned for a PlayReady license URL that is not
 	// valid UTF-8 or holds a character XML 1.0 cannot carry.
 	ErrInvalidLAURL = errors.New("signaling: PlayReady license URL cannot be represented")
+	// ErrHeaderTooLarge is returned when the PlayReady header for the
+	// content id and license URL would exceed the 65535 bytes a PlayReady
+	// Object record can hold (UTF-16LE, after XML escaping).
+	ErrHeaderTooLarge = errors.New("signaling: PlayReady header exceeds 65535 bytes")
 )
 
 // Params is everything a DRM's signaling is derived from. The zero value is
