@@ -36,6 +36,7 @@ type options struct {
 	channels       int
 	pregenKeys     int
 	clientGC       bool
+	staticWindow   bool
 	pacedFractions []float64
 	rates          []float64
 	memWarmup      int64
@@ -81,6 +82,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.profileDir, "cpuprofile-dir", "", "write a server CPU profile per phase here (starts the keyserver with --pprof-addr)")
 	fs.StringVar(&o.clientProfile, "client-cpuprofile", "", "write keybench's own CPU profile (the load generator's share) to this file")
 	fs.StringVar(&o.jsonPath, "json", "", "write the JSON summary to this file instead of stdout")
+	fs.BoolVar(&o.staticWindow, "client-static-window", false, "give keybench's gRPC connections static flow-control windows (no BDP PINGs), as the server's are; off: grpc-go's defaults, as most clients have")
 	fs.BoolVar(&o.clientGC, "client-gc", false, "let keybench's own garbage collector run during open-loop (paced) phases; off by default (quietGC)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -276,7 +278,7 @@ func (b *bench) load(ctx context.Context) error {
 		}
 	}
 	var err error
-	if b.c, err = dialClients(b.t, o.clients); err != nil {
+	if b.c, err = dialClients(b.t, o.clients, o.staticWindow); err != nil {
 		return err
 	}
 	defer b.c.close()

@@ -37,7 +37,10 @@ type clients struct {
 	answers   []rawAnswer // gRPC answers, one per client
 }
 
-func dialClients(t *target, n int) (*clients, error) {
+// dialClients opens n gRPC connections, one per client, and an HTTP client
+// with n idle connections. staticWindow gives the gRPC connections static
+// flow-control windows, which ends grpc-go's BDP PINGs.
+func dialClients(t *target, n int, staticWindow bool) (*clients, error) {
 	c := &clients{
 		baseURL: "http://" + t.httpAddr,
 		http: &http.Client{
@@ -52,8 +55,12 @@ func dialClients(t *target, n int) (*clients, error) {
 		bufs:    make([]bytes.Buffer, n),
 		answers: make([]rawAnswer, n),
 	}
+	dialOpts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	if staticWindow {
+		dialOpts = append(dialOpts, grpc.WithStaticStreamWindowSize(1<<20), grpc.WithStaticConnWindowSize(1<<20))
+	}
 	for range n {
-		cc, err := grpc.NewClient(t.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		cc, err := grpc.NewClient(t.grpcAddr, dialOpts...)
 		if err != nil {
 			c.close()
 			return nil, fmt.Errorf("dial %s: %w", t.grpcAddr, err)
