@@ -15,7 +15,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"runtime"
 	"time"
 
 	"google.golang.org/grpc"
@@ -66,11 +65,6 @@ func New(cfg Config) (*Server, error) {
 		// an encoder's does.
 		grpc.StaticStreamWindowSize(int32(max(64<<10, cfg.Limits.MaxMessageBytes+5))),
 		grpc.StaticConnWindowSize(1 << 20),
-		// Handlers run on long-lived workers whose stacks have already grown,
-		// not on a new goroutine that grows its stack on every request
-		// (5% of the CPU of a paced hit load); when all are busy, a request
-		// gets its own goroutine as before.
-		grpc.NumStreamWorkers(uint32(8 * runtime.GOMAXPROCS(0))),
 	}
 	if cfg.TLS.Enabled() {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.TLS.serverConfig())))
