@@ -117,7 +117,7 @@ func newKeyRequest(tenant, content string, live bool, at time.Time) keyRequest {
 // errKeyChanged reports an answer with another key than before for the
 // same request: a broken store, or (hit) a crypto-period boundary crossed
 // during the run.
-var errKeyChanged = errors.New("key id differs from the one first returned (period boundary crossed?)")
+var errKeyChanged = errors.New("key id differs from the one first returned (a crypto-period boundary crossed during the run? BENCH rotates daily at 00:00 UTC)")
 
 // callGRPC sends r over client w's connection and checks the answer
 // without decoding it into messages (checkAnswer): the load generator

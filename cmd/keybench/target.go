@@ -33,7 +33,10 @@ type target struct {
 
 // Tenants of the configuration keybench writes for the server it starts.
 // With --target, the server must have them: PREGEN with a 10 s crypto
-// period (the pregen scenario's 24 h of 10-second periods).
+// period (the pregen scenario's 24 h of 10-second periods). BENCH's LIVE
+// keys rotate daily (at 00:00 UTC): the hit scenario checks every answer
+// against the key first returned, and hourly periods made a run that
+// crossed the hour fail every request after it.
 const (
 	benchTenant  = "BENCH"
 	pregenTenant = "PREGEN"
@@ -41,6 +44,8 @@ const (
 
 const benchConfig = `defaultTenant: BENCH
 tenants:
+  BENCH:
+    cryptoPeriodSeconds: 86400
   PREGEN:
     cryptoPeriodSeconds: 10
     horizon: 48h
