@@ -75,7 +75,7 @@ func (o PlayReadyObject) MarshalBinary() ([]byte, error) {
 	}
 	n := 6
 	for _, r := range o.Records {
-		if len(r.Value) > 0xFFFF {
+		if len(r.Value) > maxPlayReadyRecord {
 			return nil, errors.New("signaling: PlayReady record exceeds 65535 bytes")
 		}
 		n += 4 + len(r.Value)
@@ -214,11 +214,8 @@ const maxPlayReadyRecord = 0xffff
 // utf16Len returns the size in bytes of s encoded as UTF-16.
 func utf16Len(s string) int {
 	n := 0
-	for _, r := range s {
-		n += 2
-		if r >= 0x10000 {
-			n += 2
-		}
+	for _, r := range s { // range yields valid runes: RuneLen is 1 or 2
+		n += 2 * utf16.RuneLen(r)
 	}
 	return n
 }
