@@ -143,13 +143,6 @@ func driveOpen(ctx context.Context, p phase, do op, states []clientState, wg *sy
 	if total <= 0 {
 		total = int64(p.duration / interval)
 	}
-	start := time.Now()
-	for i := int64(0); i < total && ctx.Err() == nil; i++ {
-		d := start.Add(time.Duration(i) * interval)
-		if wait := time.Until(d); wait > 0 {
-			time.Sleep(wait) // pacing the load, not synchronizing
-		}
-		due <- d
-	}
+	pace(ctx, interval, total, func(d time.Time) { due <- d })
 	close(due)
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+	"time"
 )
 
 // result is one measured phase.
@@ -35,6 +36,28 @@ type result struct {
 	// the same transport.
 	RatioToBaseline float64 `json:"ratio_to_baseline,omitempty"`
 	Profile         string  `json:"cpu_profile,omitempty"`
+	// CPU time per request (answered or not) over the phase, from
+	// /proc: the server's (when keybench knows its pid) and keybench's
+	// own, and each one's average share of a core. Less noisy than
+	// latency on a shared host: per-request cost decides how much of
+	// the machine a rate takes.
+	ServerCPUUS    float64 `json:"server_cpu_us_per_request,omitempty"`
+	ClientCPUUS    float64 `json:"keybench_cpu_us_per_request,omitempty"`
+	ServerCPUCores float64 `json:"server_cores,omitempty"`
+	ClientCPUCores float64 `json:"keybench_cores,omitempty"`
+}
+
+// setCPU records the CPU times of the phase; server < 0: unknown.
+func (r *result) setCPU(server, client time.Duration) {
+	if r.Requests <= 0 || r.Seconds <= 0 {
+		return
+	}
+	if server >= 0 {
+		r.ServerCPUUS = float64(server.Microseconds()) / float64(r.Requests)
+		r.ServerCPUCores = server.Seconds() / r.Seconds
+	}
+	r.ClientCPUUS = float64(client.Microseconds()) / float64(r.Requests)
+	r.ClientCPUCores = client.Seconds() / r.Seconds
 }
 
 func newResult(round int, scenario, transport string, p phase, o outcome) result {
@@ -178,6 +201,16 @@ func (s *summary) printTable(w io.Writer) {
 		if r.RateRPS > 0 {
 			fmt.Fprintf(w, "round %d %s@%.0f/s: requests left keybench %.3f ms (p50) / %.3f ms (p99) after they were due; included in the latencies\n",
 				r.Round, r.Scenario, r.RateRPS, r.LagP50MS, r.LagP99MS)
+		}
+	}
+	for _, r := range s.Results {
+		name := r.Scenario
+		if r.RateRPS > 0 {
+			name = fmt.Sprintf("%s@%.0f/s", r.Scenario, r.RateRPS)
+		}
+		if r.ServerCPUUS > 0 {
+			fmt.Fprintf(w, "round %d %s/%s CPU per request: server %.1f µs (%.2f cores), keybench %.1f µs (%.2f cores)\n",
+				r.Round, name, r.Transport, r.ServerCPUUS, r.ServerCPUCores, r.ClientCPUUS, r.ClientCPUCores)
 		}
 	}
 	for _, r := range s.Results {

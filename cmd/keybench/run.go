@@ -376,8 +376,10 @@ func (b *bench) measure(ctx context.Context, round int, scenario, transport stri
 	if p.rate > 0 && !b.o.clientGC {
 		defer quietGC()()
 	}
+	cpu := startCPU(b.t.pid)
 	out := drive(ctx, p, do)
 	r := newResult(round, scenario, transport, p, out)
+	r.setCPU(cpu.stop())
 	if prof != nil {
 		r.Profile = <-prof
 	}

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// userHZ is the unit of the CPU times in /proc/<pid>/stat (USER_HZ, 100
+// on every Linux ABI).
+const userHZ = 100
+
+// processCPU returns the user and system CPU time process pid has used,
+// from /proc/<pid>/stat (utime and stime, fields 14 and 15).
+func processCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')') // the command name may hold spaces
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
+	}
+	f := strings.Fields(s[i+1:]) // f[0] is field 3 (state)
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f)+2)
+	}
+	var ticks int64
+	for _, v := range f[11:13] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / userHZ, nil
+}
+
+// cpuMeter measures the CPU time the server (when its pid is known) and
+// keybench itself use over a phase.
+type cpuMeter struct {
+	pid            int
+	server, client time.Duration
+	serverOK       bool
+}
+
+func startCPU(pid int) cpuMeter {
+	m := cpuMeter{pid: pid}
+	if pid > 0 {
+		var err error
+		m.server, err = processCPU(pid)
+		m.serverOK = err == nil
+	}
+	m.client, _ = processCPU(os.Getpid())
+	return m
+}
+
+// stop returns the server's and keybench's CPU time since startCPU; the
+// server's is negative when unknown.
+func (m cpuMeter) stop() (server, client time.Duration) {
+	server = -1
+	if m.serverOK {
+		if s, err := processCPU(m.pid); err == nil {
+			server = s - m.server
+		}
+	}
+	if c, err := processCPU(os.Getpid()); err == nil {
+		client = c - m.client
+	}
+	return server, client
+}
