@@ -35,6 +35,7 @@ type options struct {
 	logFormat     string
 	storeRetry    time.Duration
 	logLevel      string
+	logFlush      time.Duration
 	pprofAddr     string
 	gcPercent     int
 	gcPercentSet  bool // --gc-percent or KEYSERVER_GC_PERCENT was given
@@ -62,6 +63,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	fs.StringVar(&o.defaultTenant, "default-tenant", "default", "tenant served by the routes without a tenant (overridden by the config file's defaultTenant)")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.DurationVar(&o.logFlush, "log-flush-interval", 100*time.Millisecond, "Info and Debug lines (the request log) are written in batches at most this long after they are logged; Warn and Error lines at once; 0: every line at once")
 	fs.DurationVar(&o.storeRetry, "store-retry-interval", keystore.DefaultRetryInterval, "while the key store is not writable, how often a new-key request first tries to reopen it read-write")
 	fs.StringVar(&o.pprofAddr, "pprof-addr", "", "serve net/http/pprof on this loopback address (off when empty; for profiling)")
 	fs.IntVar(&o.gcPercent, "gc-percent", defaultGCPercent, "garbage collector target percentage (Go's GOGC) of the daemon; 0 or less: leave Go's own (the GOGC environment variable, else 100). Not applied when GOGC is set and this flag is not")
@@ -153,7 +155,9 @@ func loadConfig(path string) (*fileConfig, error) {
 	return fc, nil
 }
 
-func newLogger(o *options, w io.Writer) (*slog.Logger, error) {
+// newLogger returns the daemon's logger, writing through w (a logWriter:
+// see flushHandler).
+func newLogger(o *options, w *logWriter) (*slog.Logger, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
 		return nil, fmt.Errorf("--log-level: %w", err)
@@ -161,9 +165,9 @@ func newLogger(o *options, w io.Writer) (*slog.Logger, error) {
 	ho := &slog.HandlerOptions{Level: level}
 	switch o.logFormat {
 	case "text":
-		return slog.New(slog.NewTextHandler(w, ho)), nil
+		return slog.New(flushHandler{slog.NewTextHandler(w, ho), w}), nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, ho)), nil
+		return slog.New(flushHandler{slog.NewJSONHandler(w, ho), w}), nil
 	}
 	return nil, fmt.Errorf("--log-format: %q is not text or json", o.logFormat)
 }
@@ -235,7 +239,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(o, stderr)
+	if o.logFlush < 0 {
+		return fmt.Errorf("--log-flush-interval: %v is negative", o.logFlush)
+	}
+	lw := newLogWriter(stderr, o.logFlush)
+	defer lw.Close() // after every other deferred log line
+	log, err := newLogger(o, lw)
 	if err != nil {
 		return err
 	}
