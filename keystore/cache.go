@@ -1,6 +1,11 @@
 package keystore
 
-import "sync"
+import (
+	"sync"
+	"time"
+
+	"github.com/keyserver/keyserver/drm"
+)
 
 // cache holds records and pins read from or committed to the file. It only
 // ever holds durable data, and since records and pins are never changed
@@ -9,15 +14,39 @@ import "sync"
 type cache struct {
 	mu   sync.RWMutex
 	max  int
-	recs map[string]Record // cacheKey(tenant, sk) ‖ pk → record
-	pins map[string]int64  // cacheKey(tenant, sk) → pinned P
+	recs map[string]cachedRecord // cacheKey(tenant, sk) ‖ pk → record
+	pins map[string]int64        // cacheKey(tenant, sk) → pinned P
 }
 
 func newCache(max int) *cache {
 	if max <= 0 {
 		return nil
 	}
-	return &cache{max: max, recs: make(map[string]Record), pins: make(map[string]int64)}
+	return &cache{max: max, recs: make(map[string]cachedRecord), pins: make(map[string]int64)}
+}
+
+// cachedRecord is a Record without its Space, which the cache key holds
+// (spaceKey is injective, and the caller's request has that space). It
+// holds no pointers, so the garbage collector does not scan the cache's
+// values: after a crypto-period storm fills the cache, a Record's three
+// strings per entry made every collection mark tens of thousands more
+// objects.
+type cachedRecord struct {
+	periodSeconds int64
+	period        int64
+	created       int64 // Unix nanoseconds (UTC), as stored
+	key           drm.ContentKey
+	supplied      bool
+}
+
+func compactRecord(r *Record) cachedRecord {
+	return cachedRecord{periodSeconds: r.PeriodSeconds, period: r.Period, created: r.Created.UnixNano(), key: r.Key, supplied: r.Supplied}
+}
+
+// record returns the Record of c in space s.
+func (c *cachedRecord) record(s Space) Record {
+	return Record{Space: s, PeriodSeconds: c.periodSeconds, Period: c.period, Key: c.key, Supplied: c.supplied,
+		Created: time.Unix(0, c.created).UTC()}
 }
 
 // cacheKey returns uint8 len(tenant) ‖ tenant ‖ sk with room for a period key.
@@ -28,9 +57,9 @@ func cacheKey(tenant string, sk []byte) []byte {
 	return append(b, sk...)
 }
 
-func (c *cache) record(k []byte) (Record, bool) {
+func (c *cache) record(k []byte) (cachedRecord, bool) {
 	if c == nil {
-		return Record{}, false
+		return cachedRecord{}, false
 	}
 	c.mu.RLock()
 	r, ok := c.recs[string(k)]
@@ -63,7 +92,7 @@ func (c *cache) add(spaceKey, k []byte, rec Record) {
 				break
 			}
 		}
-		c.recs[string(k)] = rec
+		c.recs[string(k)] = compactRecord(&rec)
 	}
 	if rec.PeriodSeconds > 0 {
 		if _, ok := c.pins[string(spaceKey)]; !ok {

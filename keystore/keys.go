@@ -118,10 +118,11 @@ func (b *Bolt) cached(req *Request, ck []byte) (rec Record, ok bool, err error) 
 			return Record{}, false, fmt.Errorf("keystore: period: %w", err)
 		}
 	}
-	rec, ok = b.cache.record(append(ck, periodKey(live, n)...))
+	cr, ok := b.cache.record(append(ck, periodKey(live, n)...))
 	if !ok {
 		return Record{}, false, nil
 	}
+	rec = cr.record(req.Space)
 	if req.Supplied != nil {
 		if err := matchSupplied(&rec, req.Supplied); err != nil {
 			return Record{}, false, err
