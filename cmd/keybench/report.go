@@ -181,6 +181,14 @@ func (s *summary) addRatios() {
 	}
 }
 
+// label names r's phase: the scenario, with its rate when paced.
+func (r *result) label() string {
+	if r.RateRPS > 0 {
+		return fmt.Sprintf("%s@%.0f/s", r.Scenario, r.RateRPS)
+	}
+	return r.Scenario
+}
+
 func (s *summary) printTable(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "round\tscenario\ttransport\tclients\trequests\terrors\tseconds\treq/s\tvs baseline\tp50 ms\tp90 ms\tp99 ms\tp99.9 ms\t")
@@ -189,28 +197,20 @@ func (s *summary) printTable(w io.Writer) {
 		if r.RatioToBaseline > 0 {
 			ratio = fmt.Sprintf("%.0f%%", 100*r.RatioToBaseline)
 		}
-		name := r.Scenario
-		if r.RateRPS > 0 {
-			name = fmt.Sprintf("%s@%.0f/s", r.Scenario, r.RateRPS)
-		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%d\t%.2f\t%.0f\t%s\t%.3f\t%.3f\t%.3f\t%.3f\t\n",
-			r.Round, name, r.Transport, r.Clients, r.Requests, r.Errors, r.Seconds, r.RPS, ratio, r.P50MS, r.P90MS, r.P99MS, r.P999MS)
+			r.Round, r.label(), r.Transport, r.Clients, r.Requests, r.Errors, r.Seconds, r.RPS, ratio, r.P50MS, r.P90MS, r.P99MS, r.P999MS)
 	}
 	tw.Flush()
 	for _, r := range s.Results {
 		if r.RateRPS > 0 {
-			fmt.Fprintf(w, "round %d %s@%.0f/s: requests left keybench %.3f ms (p50) / %.3f ms (p99) after they were due; included in the latencies\n",
-				r.Round, r.Scenario, r.RateRPS, r.LagP50MS, r.LagP99MS)
+			fmt.Fprintf(w, "round %d %s: requests left keybench %.3f ms (p50) / %.3f ms (p99) after they were due; included in the latencies\n",
+				r.Round, r.label(), r.LagP50MS, r.LagP99MS)
 		}
 	}
 	for _, r := range s.Results {
-		name := r.Scenario
-		if r.RateRPS > 0 {
-			name = fmt.Sprintf("%s@%.0f/s", r.Scenario, r.RateRPS)
-		}
 		if r.ServerCPUUS > 0 {
 			fmt.Fprintf(w, "round %d %s/%s CPU per request: server %.1f µs (%.2f cores), keybench %.1f µs (%.2f cores)\n",
-				r.Round, name, r.Transport, r.ServerCPUUS, r.ServerCPUCores, r.ClientCPUUS, r.ClientCPUCores)
+				r.Round, r.label(), r.Transport, r.ServerCPUUS, r.ServerCPUCores, r.ClientCPUUS, r.ClientCPUCores)
 		}
 	}
 	for _, r := range s.Results {

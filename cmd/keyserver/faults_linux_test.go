@@ -84,6 +84,20 @@ func assertServed(t *testing.T, p *proc, got *issued, when string) {
 	}
 }
 
+// assertDurable checks the stopped server's store file against got,
+// restarts the server on dir, checks it serves every key in got, stops it,
+// and reports the errors got gathered.
+func assertDurable(t *testing.T, dir string, got *issued) {
+	t.Helper()
+	checkStoreFile(t, dir, got)
+	p := startProc(t, dir)
+	assertServed(t, p, got, "after restart")
+	p.stop(t)
+	for _, e := range got.errs {
+		t.Error(e)
+	}
+}
+
 // createAll creates n new keys named prefix-0 … prefix-(n-1), each of
 // which must be answered 200 (when says when, for the failure message),
 // and records them in got.
@@ -156,13 +170,7 @@ func TestFaults_DiskFull(t *testing.T) {
 	if !strings.Contains(p.stderr.String(), "UNAVALAIBLE_SERVICE") {
 		t.Errorf("the refusals are not logged:\n%s", p.stderr)
 	}
-	checkStoreFile(t, dir, got)
-	p = startProc(t, dir)
-	assertServed(t, p, got, "after restart")
-	p.stop(t)
-	for _, e := range got.errs {
-		t.Error(e)
-	}
+	assertDurable(t, dir, got)
 }
 
 // TestFaults_ForeignStoreFile: the process refuses to start on a store

@@ -71,13 +71,7 @@ func TestFaults_FullFilesystem(t *testing.T) {
 	}
 	createAll(t, p, got, "after", 50, " after space came back")
 	p.stop(t)
-	checkStoreFile(t, dir, got)
-	p = startProc(t, dir)
-	assertServed(t, p, got, "after restart")
-	p.stop(t)
-	for _, e := range got.errs {
-		t.Error(e)
-	}
+	assertDurable(t, dir, got)
 }
 
 // TestFaults_ReadOnlyFilesystem: the data directory's filesystem is
@@ -129,11 +123,5 @@ func TestFaults_ReadOnlyFilesystem(t *testing.T) {
 	if !strings.Contains(p.stderr.String(), "not writable") {
 		t.Errorf("no warning about the read-only store in the log:\n%s", p.stderr)
 	}
-	checkStoreFile(t, dir, got)
-	p = startProc(t, dir)
-	assertServed(t, p, got, "after restart")
-	p.stop(t)
-	for _, e := range got.errs {
-		t.Error(e)
-	}
+	assertDurable(t, dir, got)
 }
