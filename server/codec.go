@@ -7,27 +7,17 @@ import (
 	_ "google.golang.org/grpc/encoding/proto" // registers the default "proto" codec
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
-	"google.golang.org/protobuf/proto"
 
 	keyserverv1 "github.com/keyserver/keyserver/gen/keyserver/v1"
 )
 
-// sigCodec is grpc's default protobuf codec with two shortcuts for
+// sigCodec is grpc's default protobuf codec with a shortcut for a
 // GetKeyAndSignalizationResponse whose entries are a cached set
-// (sigcache.go). It is the server's codec and the codec of the gateway's
-// connection to the server:
-//   - Marshal (the server sending an answer) writes the few top-level
-//     fields followed by the set's stored encoding: on the hit path the
-//     ~4 KB of pssh boxes, XML and URIs are never marshalled again. The
-//     bytes are those proto.Marshal produces (fields in number order).
-//   - Unmarshal (the gateway receiving it) gives a response whose
-//     signaling bytes are exactly a set's encoding that set's entries
-//     instead of decoding ~4 KB of strings again; the REST JSON writer
-//     then finds the set's JSON (responsejson.go). Equal bytes decode to
-//     equal messages, so the result is what proto.Unmarshal gives.
-//
-// codec_test.go checks both against proto.Marshal and proto.Unmarshal.
-// Every other message takes the default codec.
+// (sigcache.go): Marshal writes the few top-level fields followed by the
+// set's stored encoding, so on the hit path the ~4 KB of pssh boxes, XML
+// and URIs are never marshalled again. The bytes are those proto.Marshal
+// produces (fields in number order); codec_test.go checks them against
+// it. Everything else, and all decoding, is the default codec's.
 type sigCodec struct {
 	base encoding.CodecV2
 	sigs *sigCache
@@ -98,43 +88,4 @@ func stringSize(num protowire.Number, s string) int {
 	return protowire.SizeTag(num) + protowire.SizeBytes(len(s))
 }
 
-func (c sigCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	r, ok := v.(*keyserverv1.GetKeyAndSignalizationResponse)
-	if !ok {
-		return c.base.Unmarshal(data, v)
-	}
-	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
-	defer buf.Free()
-	b := buf.ReadOnlyData()
-	if i := entriesStart(b); i >= 0 {
-		if set := c.sigs.setOfWire(b[i:]); set != nil {
-			if err := proto.Unmarshal(b[:i], r); err != nil {
-				return err
-			}
-			r.DrmSignalization = set.entries
-			return nil
-		}
-	}
-	return proto.Unmarshal(b, r) // copies what it keeps: buf can be freed
-}
-
-// entriesStart returns the offset of the first drm_signalization field in
-// an encoded response, or -1 if there is none or the encoding is broken
-// before it.
-func entriesStart(b []byte) int {
-	for i := 0; i < len(b); {
-		num, typ, n := protowire.ConsumeTag(b[i:])
-		if n < 0 {
-			return -1
-		}
-		if num == fieldDrmSignalization {
-			return i
-		}
-		m := protowire.ConsumeFieldValue(num, typ, b[i+n:])
-		if m < 0 {
-			return -1
-		}
-		i += n + m
-	}
-	return -1
-}
+func (c sigCodec) Unmarshal(data mem.BufferSlice, v any) error { return c.base.Unmarshal(data, v) }

@@ -204,4 +204,29 @@ func TestCorrelation_GRPC(t *testing.T) {
 			t.Errorf("REST request's log line %q lacks %s", line, want)
 		}
 	}
+	// GET /healthz asks the health service through the same interceptors,
+	// with the request's correlation id.
+	hid := "health-" + uuid.NewString()
+	req, err := http.NewRequest(http.MethodGet, f.env.HTTPURL+"/healthz", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Correlation-Id", hid)
+	res, err := f.env.HTTP.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || res.Header.Get("X-Correlation-Id") != hid {
+		t.Errorf("/healthz: HTTP %d, correlation id %q", res.StatusCode, res.Header.Get("X-Correlation-Id"))
+	}
+	line = ""
+	for l := range strings.SplitSeq(logs.String(), "\n") {
+		if strings.Contains(l, "correlation_id="+hid) {
+			line = l
+		}
+	}
+	if !strings.Contains(line, "method=/grpc.health.v1.Health/Check") || !strings.Contains(line, "status=OK") {
+		t.Errorf("/healthz log line %q, want the health check's with its correlation id", line)
+	}
 }

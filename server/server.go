@@ -2,9 +2,9 @@
 // the REST gateway in front of it, request validation, the one error
 // translation, correlation ids and request logging.
 //
-// The gateway is registered on a gRPC client connection to the server's own
-// listener (never Register…HandlerServer), so every interceptor runs for
-// REST and gRPC alike.
+// The gateway calls the services in process (RegisterKeyServiceHandlerServer)
+// through the same interceptors the gRPC server chains (inprocess.go), so
+// every one of them runs for REST and gRPC alike.
 package server
 
 import (
@@ -19,7 +19,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
@@ -35,7 +34,8 @@ type Server struct {
 	health *health.Server
 	auth   *authenticator
 	limit  *limiter
-	sigs   *sigCache // the key service's built signaling, shared with the codecs
+	keys   *keyService
+	sigs   *sigCache // the key service's built signaling, shared with the codec and the REST JSON writer
 }
 
 // New validates cfg and builds a Server. It does not listen yet.
@@ -51,11 +51,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	cfg.Limits = cfg.Limits.withDefaults()
 	s := &Server{cfg: cfg, log: cfg.Logger, health: health.NewServer(), auth: newAuthenticator(cfg.Auth, cfg.Now), limit: newLimiter(cfg.Limits)}
-	// unaryInterceptor (correlation id, error translation, the log line)
-	// wraps limitInterceptor (in-flight bound, deadline, limits.go) and
-	// authInterceptor, which rejects before any other work.
 	opts := []grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(s.unaryInterceptor, s.limitInterceptor, s.authInterceptor),
+		grpc.ChainUnaryInterceptor(s.interceptors()...),
 		grpc.MaxRecvMsgSize(cfg.Limits.MaxMessageBytes),
 		// Static flow-control windows. Requests are small and bounded by
 		// MaxMessageBytes, so growing the receive window buys nothing;
@@ -70,6 +67,7 @@ func New(cfg Config) (*Server, error) {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.TLS.serverConfig())))
 	}
 	ks := &keyService{cfg: &s.cfg, now: cfg.Now}
+	s.keys = ks
 	s.sigs = &ks.sigs
 	opts = append(opts, grpc.ForceServerCodecV2(newSigCodec(s.sigs)))
 	s.grpc = grpc.NewServer(opts...)
@@ -89,28 +87,13 @@ func (s *Server) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error
 	errc := make(chan error, 2)
 	go func() { errc <- s.grpc.Serve(grpcLis) }()
 
-	dialCreds := insecure.NewCredentials()
-	if s.cfg.TLS.Enabled() {
-		dialCreds = credentials.NewTLS(s.cfg.TLS.gatewayConfig())
-	}
-	// The gateway's one connection carries every REST request's answer:
-	// static windows (no BDP PINGs), large enough for 64 KiB answers on
-	// hundreds of streams at once.
-	conn, err := grpc.NewClient(dialTarget(grpcLis.Addr()), grpc.WithTransportCredentials(dialCreds),
-		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(newSigCodec(s.sigs))),
-		grpc.WithStaticStreamWindowSize(1<<20), grpc.WithStaticConnWindowSize(16<<20))
-	if err != nil {
-		s.grpc.Stop()
-		return fmt.Errorf("server: gateway dial: %w", err)
-	}
-	defer conn.Close()
 	gw := newGatewayMux(s.sigs)
-	if err := keyserverv1.RegisterKeyServiceHandler(ctx, gw, conn); err != nil {
+	if err := keyserverv1.RegisterKeyServiceHandlerServer(ctx, gw, &restKeyService{s: s, ks: s.keys}); err != nil {
 		s.grpc.Stop()
 		return fmt.Errorf("server: gateway: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /healthz", healthzHandler(healthpb.NewHealthClient(conn)))
+	mux.Handle("GET /healthz", http.HandlerFunc(s.healthz))
 	wv := &widevineHandler{cfg: &s.cfg, log: s.log} // widevine.go
 	mux.Handle("POST /widevine/cenc", wv)
 	mux.Handle("POST /{tenantId}/widevine/cenc", wv)
@@ -138,9 +121,9 @@ func (s *Server) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error
 	s.health.Shutdown()
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	herr := hs.Shutdown(sctx) // waits for in-flight REST requests (they need gRPC: stop it after)
 	done := make(chan struct{})
 	go func() { s.grpc.GracefulStop(); close(done) }()
+	herr := hs.Shutdown(sctx) // waits for in-flight REST requests
 	select {
 	case <-done:
 	case <-sctx.Done():
@@ -155,29 +138,17 @@ func (s *Server) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error
 // shutdownTimeout bounds how long in-flight requests may take at shutdown.
 const shutdownTimeout = 20 * time.Second
 
-func dialTarget(a net.Addr) string {
-	if tcp, ok := a.(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
-		return net.JoinHostPort("127.0.0.1", fmt.Sprint(tcp.Port))
+// healthz answers GET /healthz with the health service's status, asked
+// as a gRPC health check is, through the same interceptors (the
+// request's correlation id, its log line) every REST request goes
+// through: 200 while serving, 503 once shutting down. It is the REST
+// baseline of cmd/keybench: the HTTP transport and the interceptors,
+// without a key service's work.
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	st := s.checkHealth(r.Context(), r.Header.Get(headerCorrelationID))
+	w.Header().Set("Content-Type", "application/json")
+	if st != healthpb.HealthCheckResponse_SERVING {
+		w.WriteHeader(http.StatusServiceUnavailable)
 	}
-	return a.String()
-}
-
-// healthzHandler answers GET /healthz by asking the gRPC health service over
-// the gateway's own connection: it proves the REST side can reach the gRPC
-// side, turns 503 while shutting down, and costs what every REST request's
-// transport costs (HTTP, the gateway's loopback gRPC hop, the interceptors)
-// — which makes it the REST baseline of cmd/keybench.
-func healthzHandler(hc healthpb.HealthClient) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		res, err := hc.Check(r.Context(), &healthpb.HealthCheckRequest{})
-		st := healthpb.HealthCheckResponse_NOT_SERVING
-		if err == nil {
-			st = res.GetStatus()
-		}
-		w.Header().Set("Content-Type", "application/json")
-		if st != healthpb.HealthCheckResponse_SERVING {
-			w.WriteHeader(http.StatusServiceUnavailable)
-		}
-		_, _ = w.Write([]byte(`{"status":"` + st.String() + `"}` + "\n"))
-	})
+	_, _ = w.Write([]byte(`{"status":"` + st.String() + `"}` + "\n"))
 }

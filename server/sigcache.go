@@ -99,9 +99,9 @@ func (s *sigSet) jsonOf() ([]byte, error) {
 }
 
 // sigCache holds built signaling: a hit answers with the same immutable
-// entries instead of rebuilding pssh boxes, XML and base64, and the
-// codecs find the entries' encodings from the response (by its entries
-// slice) and from the gateway's received bytes (by those bytes). A stored
+// entries instead of rebuilding pssh boxes, XML and base64, and the gRPC
+// codec and the REST JSON writer find the entries' encodings from the
+// response (by its entries slice). A stored
 // key never changes, so a set never goes stale. It holds at most
 // sigCacheSize sets; when full, an arbitrary one is evicted. The zero
 // value is ready to use.
@@ -110,19 +110,10 @@ type sigCache struct {
 	seen   map[uint64]struct{} // keys asked for once (admit)
 	sets   map[sigSetKey]*sigSet
 	byList map[**keyserverv1.DrmSignalization]*sigSet // &entries[0]
-	byWire map[wirePrint]*sigSet
 }
 
-// wirePrint indexes a set by a 64-bit hash of its encoding (the
-// encoding itself as a map key would be held twice). A lookup compares the
-// whole encoding before trusting a match.
-type wirePrint uint64
-
-// wireSeed seeds the encoding hash, random per process; so does seenSeed
-// the hash admit remembers keys by.
-var wireSeed, seenSeed = maphash.MakeSeed(), maphash.MakeSeed()
-
-func printOf(b []byte) wirePrint { return wirePrint(maphash.Bytes(wireSeed, b)) }
+// seenSeed seeds the hash admit remembers keys by, random per process.
+var seenSeed = maphash.MakeSeed()
 
 // sigCacheSize bounds the cache: a set is some 4 KB of messages, 4 KB of
 // encoding and, once REST served it, 5 KB of JSON (its first whole
@@ -172,7 +163,6 @@ func (c *sigCache) put(k *sigSetKey, s *sigSet) *sigSet {
 	if c.sets == nil {
 		c.sets = make(map[sigSetKey]*sigSet)
 		c.byList = make(map[**keyserverv1.DrmSignalization]*sigSet)
-		c.byWire = make(map[wirePrint]*sigSet)
 	}
 	if old, ok := c.sets[*k]; ok {
 		return old
@@ -183,20 +173,12 @@ func (c *sigCache) put(k *sigSetKey, s *sigSet) *sigSet {
 			if len(old.entries) > 0 {
 				delete(c.byList, &old.entries[0])
 			}
-			// Sets with the same print (equal encodings, or a hash
-			// collision) share a byWire slot: the latest holds it.
-			if p := printOf(old.wire); old.wire != nil && c.byWire[p] == old {
-				delete(c.byWire, p)
-			}
 			break
 		}
 	}
 	c.sets[*k] = s
 	if len(s.entries) > 0 {
 		c.byList[&s.entries[0]] = s
-	}
-	if s.wire != nil {
-		c.byWire[printOf(s.wire)] = s
 	}
 	return s
 }
@@ -211,20 +193,6 @@ func (c *sigCache) setOf(list []*keyserverv1.DrmSignalization) *sigSet {
 	s := c.byList[&list[0]]
 	c.mu.RUnlock()
 	if s == nil || len(s.entries) != len(list) {
-		return nil
-	}
-	return s
-}
-
-// setOfWire returns a cached set whose encoding is exactly b, or nil.
-func (c *sigCache) setOfWire(b []byte) *sigSet {
-	if c == nil {
-		return nil
-	}
-	c.mu.RLock()
-	s := c.byWire[printOf(b)]
-	c.mu.RUnlock()
-	if s == nil || !bytes.Equal(s.wire, b) {
 		return nil
 	}
 	return s

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,14 +15,12 @@ import (
 	"google.golang.org/grpc/status"
 
 	keyserverv1 "github.com/keyserver/keyserver/gen/keyserver/v1"
-	"github.com/keyserver/keyserver/keystore"
 	"github.com/keyserver/keyserver/server"
 	"github.com/keyserver/keyserver/server/servertest"
 	"github.com/keyserver/keyserver/server/servertest/testcert"
 )
 
-// bothWork asserts that a key request succeeds over gRPC and over REST
-// (REST goes through the gateway's own TLS connection to gRPC).
+// bothWork asserts that a key request succeeds over gRPC and over REST.
 func bothWork(t *testing.T, env *servertest.Env) {
 	t.Helper()
 	for _, tr := range transports {
@@ -90,9 +87,8 @@ func TestTLS(t *testing.T) {
 
 func TestMutualTLS(t *testing.T) {
 	ca := testcert.NewCA(t, "keyserver CA")
-	// One CA for both sides; the server certificate also serves the
-	// gateway as its client certificate.
-	srvCert := ca.Issue(t, "keyserver", testcert.Server|testcert.Client)
+	// One CA for both sides.
+	srvCert := ca.Issue(t, "keyserver", testcert.Server)
 	client := ca.Issue(t, "packager", testcert.Client)
 	env := servertest.Start(t, server.Config{DefaultTenant: "NAG0000", TLS: server.TLS{Certificate: &srvCert, ClientCAs: ca.Pool}},
 		servertest.ClientTLS(&tls.Config{RootCAs: ca.Pool, Certificates: []tls.Certificate{client}}))
@@ -119,26 +115,15 @@ func TestMutualTLS(t *testing.T) {
 }
 
 // TestMutualTLS_SeparateCAs: a server certificate from a public-style CA
-// and a private client CA; the gateway then needs its own client
-// certificate, and New refuses a configuration without one.
+// (not valid for client authentication) and a private client CA. REST
+// calls the key service in process, so the server needs no client
+// certificate of its own: both listeners serve.
 func TestMutualTLS_SeparateCAs(t *testing.T) {
 	serverCA, clientCA := testcert.NewCA(t, "server CA"), testcert.NewCA(t, "client CA")
 	srvCert := serverCA.Issue(t, "keyserver", testcert.Server)
-	st, err := keystore.Open(filepath.Join(t.TempDir(), "keys.db"), &keystore.Options{MasterKey: [32]byte{1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	_, err = server.New(server.Config{Store: st, TLS: server.TLS{Certificate: &srvCert, ClientCAs: clientCA.Pool}})
-	if err == nil || !strings.Contains(err.Error(), "gateway") {
-		t.Fatalf("New without an acceptable gateway certificate: %v", err)
-	}
-	st.Close()
-
-	gw := clientCA.Issue(t, "gateway", testcert.Client)
 	client := clientCA.Issue(t, "packager", testcert.Client)
 	env := servertest.Start(t, server.Config{DefaultTenant: "NAG0000",
-		TLS: server.TLS{Certificate: &srvCert, ClientCAs: clientCA.Pool, GatewayCertificate: &gw}},
+		TLS: server.TLS{Certificate: &srvCert, ClientCAs: clientCA.Pool}},
 		servertest.ClientTLS(&tls.Config{RootCAs: serverCA.Pool, Certificates: []tls.Certificate{client}}))
 	bothWork(t, env)
 	refused(t, env, &tls.Config{RootCAs: serverCA.Pool, Certificates: []tls.Certificate{serverCA.Issue(t, "wrong CA", testcert.Client)}})

@@ -72,8 +72,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	fs.StringVar(&o.tlsCertFile, "tls-cert-file", "", "PEM certificate chain: serve both listeners over TLS (with --tls-key-file)")
 	fs.StringVar(&o.tlsKeyFile, "tls-key-file", "", "PEM private key of --tls-cert-file")
 	fs.StringVar(&o.clientCAFile, "client-ca-file", "", "PEM CA certificates: require client certificates they verify (mutual TLS)")
-	fs.StringVar(&o.gatewayCertFile, "gateway-cert-file", "", "PEM client certificate the REST gateway presents to gRPC under mutual TLS (default: the server certificate)")
-	fs.StringVar(&o.gatewayKeyFile, "gateway-key-file", "", "PEM private key of --gateway-cert-file")
+	fs.StringVar(&o.gatewayCertFile, "gateway-cert-file", "", "deprecated, ignored: REST calls the key service in process, without a TLS hop to gRPC")
+	fs.StringVar(&o.gatewayKeyFile, "gateway-key-file", "", "deprecated, ignored (see --gateway-cert-file)")
 	fs.Int64Var(&o.limits.MaxBodyBytes, "max-body-bytes", server.DefaultMaxBodyBytes, "largest REST request body; larger is INVALID_REQUEST, HTTP 413")
 	fs.IntVar(&o.limits.MaxMessageBytes, "max-message-bytes", server.DefaultMaxMessageBytes, "largest gRPC request message; larger is ResourceExhausted")
 	fs.IntVar(&o.limits.MaxInFlight, "max-in-flight", server.DefaultMaxInFlight, "key requests served at once; beyond it requests are refused at once with UNAVALAIBLE_SERVICE (HTTP 503, gRPC Unavailable)")
@@ -306,6 +306,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		gl.Close()
 		return fmt.Errorf("--http-addr: %w", err)
+	}
+	if o.gatewayCertFile != "" || o.gatewayKeyFile != "" {
+		log.Warn("--gateway-cert-file and --gateway-key-file are ignored: REST calls the key service in process, without a TLS hop to gRPC; remove them")
 	}
 	if tlsCfg.Enabled() {
 		log.Info("serving TLS on both listeners", slog.Bool("mutual_tls", tlsCfg.ClientCAs != nil))

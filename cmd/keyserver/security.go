@@ -133,12 +133,9 @@ func buildTLS(o *options) (server.TLS, error) {
 	if (o.tlsCertFile == "") != (o.tlsKeyFile == "") {
 		return t, errors.New("--tls-cert-file and --tls-key-file go together")
 	}
-	if (o.gatewayCertFile == "") != (o.gatewayKeyFile == "") {
-		return t, errors.New("--gateway-cert-file and --gateway-key-file go together")
-	}
 	if o.tlsCertFile == "" {
-		if o.clientCAFile != "" || o.gatewayCertFile != "" {
-			return t, errors.New("--client-ca-file and --gateway-cert-file need --tls-cert-file and --tls-key-file")
+		if o.clientCAFile != "" {
+			return t, errors.New("--client-ca-file needs --tls-cert-file and --tls-key-file")
 		}
 		return t, nil
 	}
@@ -147,13 +144,6 @@ func buildTLS(o *options) (server.TLS, error) {
 		return t, fmt.Errorf("--tls-cert-file/--tls-key-file: %w", err)
 	}
 	t.Certificate = &cert
-	if o.gatewayCertFile != "" {
-		gw, err := tls.LoadX509KeyPair(o.gatewayCertFile, o.gatewayKeyFile)
-		if err != nil {
-			return t, fmt.Errorf("--gateway-cert-file/--gateway-key-file: %w", err)
-		}
-		t.GatewayCertificate = &gw
-	}
 	if o.clientCAFile != "" {
 		b, err := os.ReadFile(o.clientCAFile)
 		if err != nil {

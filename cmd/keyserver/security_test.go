@@ -32,11 +32,14 @@ func hs256(kid string, key []byte, exp time.Time) string {
 
 // TestProcess_AuthAndMutualTLS runs the binary with --auth=required,
 // credentials from the config file and from --credentials-file, and mutual
-// TLS, then checks who gets a key and that no secret reaches the log.
+// TLS, then checks who gets a key and that no secret reaches the log. The
+// server certificate is not valid for client authentication (REST calls
+// the key service in process), and the deprecated --gateway-* flags are
+// accepted with a warning, not read.
 func TestProcess_AuthAndMutualTLS(t *testing.T) {
 	dir := t.TempDir()
 	ca := testcert.NewCA(t, "test CA")
-	certFile, keyFile := testcert.WritePair(t, ca.Issue(t, "keyserver", testcert.Server|testcert.Client), dir, "server")
+	certFile, keyFile := testcert.WritePair(t, ca.Issue(t, "keyserver", testcert.Server), dir, "server")
 	caFile := ca.WriteCA(t, dir, "ca.pem")
 	client := ca.Issue(t, "packager", testcert.Client)
 
@@ -51,7 +54,8 @@ func TestProcess_AuthAndMutualTLS(t *testing.T) {
 	writeFile(t, credFile, `{"tenantId":"NAG0001","credentialName":"packager","credentialId":"777","signingKey":"`+b64B+`","privilege":["SMS","CKM"],"encryptionKey":"ignored"}`)
 
 	p := startProc(t, filepath.Join(dir, "data"), "--config", cfgFile, "--auth=required", "--credentials-file", credFile,
-		"--tls-cert-file", certFile, "--tls-key-file", keyFile, "--client-ca-file", caFile, "--log-level", "debug")
+		"--tls-cert-file", certFile, "--tls-key-file", keyFile, "--client-ca-file", caFile, "--log-level", "debug",
+		"--gateway-cert-file", filepath.Join(dir, "absent.pem"), "--gateway-key-file", filepath.Join(dir, "absent-key.pem"))
 	base := "https://" + strings.TrimPrefix(p.http, "http://")
 	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool, Certificates: []tls.Certificate{client}}}}
 	post := func(c *http.Client, path, token string) (int, string, error) {
@@ -93,6 +97,9 @@ func TestProcess_AuthAndMutualTLS(t *testing.T) {
 	if !strings.Contains(logs, "serving TLS") || strings.Contains(logs, "plain text") {
 		t.Errorf("startup log does not say TLS:\n%s", logs)
 	}
+	if !strings.Contains(logs, "--gateway-cert-file and --gateway-key-file are ignored") {
+		t.Errorf("no warning about the ignored --gateway-* flags:\n%s", logs)
+	}
 	if !strings.Contains(logs, "credentials=2") {
 		t.Errorf("log does not count the two credentials:\n%s", logs)
 	}
@@ -114,7 +121,7 @@ func TestRun_SecurityFlagErrors(t *testing.T) {
 		{[]string{"--auth=sometimes"}, "--auth"},
 		{[]string{"--auth=required"}, "at least one credential"},
 		{[]string{"--tls-cert-file", "x.pem"}, "go together"},
-		{[]string{"--client-ca-file", "ca.pem"}, "need --tls-cert-file"},
+		{[]string{"--client-ca-file", "ca.pem"}, "needs --tls-cert-file"},
 		{[]string{"--credentials-file", bad}, "signingKey is not standard base64"},
 		{[]string{"--credentials-file", filepath.Join(dir, "missing.yaml")}, "--credentials-file"},
 	}
