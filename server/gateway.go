@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -43,9 +44,12 @@ func newGatewayMux(sigs *sigCache) *runtime.ServeMux {
 		runtime.WithWriteContentLength(),
 		runtime.WithErrorHandler(writeError),
 		runtime.WithIncomingHeaderMatcher(func(h string) (string, bool) {
-			switch strings.ToLower(h) {
-			case headerCorrelationID, headerAuthorization:
-				return strings.ToLower(h), true
+			// EqualFold: called for every header of every request, and
+			// strings.ToLower allocates for canonical (capitalised) names.
+			for _, name := range [...]string{headerCorrelationID, headerAuthorization} {
+				if strings.EqualFold(h, name) {
+					return name, true
+				}
 			}
 			return "", false
 		}),
@@ -76,7 +80,11 @@ func (m *requestMarshaler) Marshal(v any) ([]byte, error) {
 
 func (m *requestMarshaler) NewDecoder(r io.Reader) runtime.Decoder {
 	return runtime.DecoderFunc(func(v any) error {
-		body, err := io.ReadAll(r)
+		buf := bodyBuffers.Get().(*bytes.Buffer)
+		defer putBodyBuffer(buf)
+		buf.Reset()
+		_, err := buf.ReadFrom(r)
+		body := buf.Bytes() // nothing keeps it: decoding copies what it keeps
 		if err != nil {
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
@@ -93,6 +101,18 @@ func (m *requestMarshaler) NewDecoder(r io.Reader) runtime.Decoder {
 		}
 		return unmarshalRequest(body, msg, m.UnmarshalOptions)
 	})
+}
+
+// bodyBuffers holds request body buffers for reuse: a key request's body
+// is small, and reading it with io.ReadAll cost an allocation or more per
+// request.
+var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// putBodyBuffer returns buf to bodyBuffers unless a large body grew it.
+func putBodyBuffer(buf *bytes.Buffer) {
+	if buf.Cap() <= 64<<10 {
+		bodyBuffers.Put(buf)
+	}
 }
 
 // bodyError is a decoding failure. The generated gateway code turns it

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -84,7 +85,12 @@ func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.Unary
 	if id == "" {
 		id = uuid.NewString()
 	}
-	_ = grpc.SetHeader(ctx, metadata.MD{headerCorrelationID: {id}}) // the key is lower case
+	if _, rest := grpc.ServerTransportStreamFromContext(ctx).(*runtime.ServerTransportStream); !rest {
+		// gRPC answers carry the id as a header. A REST call's id is
+		// already echoed by httpMiddleware, and the gateway forwards no
+		// gRPC header: setting it there only cost three map copies.
+		_ = grpc.SetHeader(ctx, metadata.MD{headerCorrelationID: {id}}) // the key is lower case
+	}
 	ctx = context.WithValue(ctx, correlationKey, id)
 
 	resp, err := handler(ctx, req)
