@@ -1,6 +1,7 @@
 package keystore_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -21,6 +22,10 @@ func TestCache_HitEqualsStoredRecord(t *testing.T) {
 		live(keystore.Space{Tenant: "T-2", ContentID: "chan-1", Scheme: drm.SchemeCENC, Track: "HD"}, 3600, 490000),
 		{Space: space("NAG0000", "supplied-iv"), Supplied: &keystore.Supplied{KID: supplied.KID, Key: supplied.Key, IV: &iv}},
 		{Space: space("NAG0000", "supplied-no-iv"), Supplied: &keystore.Supplied{KID: drm.KeyID{9}, Key: supplied.Key}},
+		// Cache keys longer than the inline limit (cache.go) are held as
+		// strings: a 256-byte content id, VOD and LIVE.
+		vod(space("NAG0000", strings.Repeat("v", 256))),
+		live(keystore.Space{Tenant: "NAG0000", ContentID: strings.Repeat("l", 256), Scheme: drm.SchemeCENC}, 10, 177000000),
 	}
 	path := t.TempDir() + "/keys.db"
 	s := openTestStore(t, path, &keystore.Options{MasterKey: testMaster})
