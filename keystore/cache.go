@@ -32,10 +32,10 @@ const shortKeyBytes = 63
 
 // shortKey is a cache key held inline, without pointers, so that a map of
 // them (with pointer-free values) is never scanned by the garbage
-// collector. With string keys, a full cache's maps had two string headers
-// per entry to scan and tens of thousands of key strings to mark: the collections
-// during paced hits after a create storm marked for 4–17 ms (typically
-// ~10), with inline keys 3–11 ms (typically 5–6).
+// collector. With string keys, a full cache's maps had two string
+// headers per entry to scan and tens of thousands of key strings to mark:
+// the collections during paced hits after a create storm marked for
+// 4–17 ms (typically ~10), with inline keys 3–11 ms (typically 5–6).
 type shortKey struct {
 	n uint8
 	b [shortKeyBytes]byte
@@ -54,10 +54,19 @@ func newKeyedMap[V any]() keyedMap[V] {
 
 func (m *keyedMap[V]) len() int { return len(m.short) + len(m.long) }
 
+// shortKeyOf returns k as a shortKey, or false if it is too long.
+func shortKeyOf(k []byte) (shortKey, bool) {
+	var sk shortKey
+	if len(k) > shortKeyBytes {
+		return sk, false
+	}
+	sk.n = uint8(len(k))
+	copy(sk.b[:], k)
+	return sk, true
+}
+
 func (m *keyedMap[V]) get(k []byte) (V, bool) {
-	if len(k) <= shortKeyBytes {
-		sk := shortKey{n: uint8(len(k))}
-		copy(sk.b[:], k)
+	if sk, short := shortKeyOf(k); short {
 		v, ok := m.short[sk]
 		return v, ok
 	}
@@ -68,19 +77,22 @@ func (m *keyedMap[V]) get(k []byte) (V, bool) {
 // add stores v under k unless k is present; when the map holds max
 // entries, it first evicts an arbitrary one.
 func (m *keyedMap[V]) add(k []byte, v V, max int) {
-	if _, ok := m.get(k); ok {
+	sk, short := shortKeyOf(k)
+	if short {
+		if _, ok := m.short[sk]; ok {
+			return
+		}
+	} else if _, ok := m.long[string(k)]; ok {
 		return
 	}
 	if m.len() >= max {
 		m.evictOne()
 	}
-	if len(k) <= shortKeyBytes {
-		sk := shortKey{n: uint8(len(k))}
-		copy(sk.b[:], k)
+	if short {
 		m.short[sk] = v
-		return
+	} else {
+		m.long[string(k)] = v
 	}
-	m.long[string(k)] = v
 }
 
 func (m *keyedMap[V]) evictOne() {

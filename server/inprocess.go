@@ -11,21 +11,22 @@ import (
 	keyserverv1 "github.com/keyserver/keyserver/gen/keyserver/v1"
 )
 
-// interceptors run around every request, in this order, whichever
-// listener it came in on: unaryInterceptor (correlation id, error
-// translation, the log line) wraps limitInterceptor (in-flight bound,
-// deadline, limits.go) and authInterceptor, which rejects before any
-// other work. The gRPC server chains them (grpc.ChainUnaryInterceptor);
-// REST requests call the services in process through intercept, so the
-// same list runs for both and neither can drift from the other.
+// interceptors returns the interceptors that run around every request, in
+// this order, whichever listener it came in on: unaryInterceptor
+// (correlation id, error translation, the log line) wraps limitInterceptor
+// (in-flight bound, deadline, limits.go) and authInterceptor, which
+// rejects before any other work. New builds the list once (s.ics): the
+// gRPC server chains it (grpc.ChainUnaryInterceptor), and REST requests
+// call the services in process through intercept, so the same list runs
+// for both and neither can drift from the other.
 func (s *Server) interceptors() []grpc.UnaryServerInterceptor {
 	return []grpc.UnaryServerInterceptor{s.unaryInterceptor, s.limitInterceptor, s.authInterceptor}
 }
 
-// intercept runs handler behind s.interceptors(), as the gRPC server
-// does for a request to info.FullMethod.
+// intercept runs handler behind s.ics, as the gRPC server does for a
+// request to info.FullMethod.
 func (s *Server) intercept(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	return chainFrom(s.interceptors(), 0, info, handler)(ctx, req)
+	return chainFrom(s.ics, 0, info, handler)(ctx, req)
 }
 
 func chainFrom(ics []grpc.UnaryServerInterceptor, i int, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) grpc.UnaryHandler {

@@ -34,6 +34,7 @@ type Server struct {
 	health *health.Server
 	auth   *authenticator
 	limit  *limiter
+	ics    []grpc.UnaryServerInterceptor // interceptors(), gRPC and REST alike
 	keys   *keyService
 	sigs   *sigCache // the key service's built signaling, shared with the codec and the REST JSON writer
 }
@@ -51,8 +52,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	cfg.Limits = cfg.Limits.withDefaults()
 	s := &Server{cfg: cfg, log: cfg.Logger, health: health.NewServer(), auth: newAuthenticator(cfg.Auth, cfg.Now), limit: newLimiter(cfg.Limits)}
+	s.ics = s.interceptors()
 	opts := []grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(s.interceptors()...),
+		grpc.ChainUnaryInterceptor(s.ics...),
 		grpc.MaxRecvMsgSize(cfg.Limits.MaxMessageBytes),
 		// Static flow-control windows. Requests are small and bounded by
 		// MaxMessageBytes, so growing the receive window buys nothing;
