@@ -32,11 +32,7 @@ const (
 // camelCase names (the API's), unpopulated fields omitted (Nagra's
 // responses omit absent fields), unknown request fields ignored (packagers
 // send dialect extras), and enum values as names.
-func newGatewayMux(sigs *sigCache) *runtime.ServeMux {
-	m := &requestMarshaler{sigs: sigs, JSONPb: runtime.JSONPb{
-		MarshalOptions:   protojson.MarshalOptions{UseProtoNames: false, EmitUnpopulated: false},
-		UnmarshalOptions: protojson.UnmarshalOptions{},
-	}}
+func newGatewayMux(m *requestMarshaler) *runtime.ServeMux {
 	return runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, m),
 		// A Content-Length instead of chunked encoding: the ~5 KB answer
@@ -66,6 +62,13 @@ type requestMarshaler struct {
 	sigs *sigCache // the service's, for the cached entries' JSON
 }
 
+func newRequestMarshaler(sigs *sigCache) *requestMarshaler {
+	return &requestMarshaler{sigs: sigs, JSONPb: runtime.JSONPb{
+		MarshalOptions:   protojson.MarshalOptions{UseProtoNames: false, EmitUnpopulated: false},
+		UnmarshalOptions: protojson.UnmarshalOptions{},
+	}}
+}
+
 // Marshal writes the key answer with keyResponseJSON (responsejson.go),
 // anything else with protojson.
 func (m *requestMarshaler) Marshal(v any) ([]byte, error) {
@@ -79,28 +82,32 @@ func (m *requestMarshaler) Marshal(v any) ([]byte, error) {
 }
 
 func (m *requestMarshaler) NewDecoder(r io.Reader) runtime.Decoder {
-	return runtime.DecoderFunc(func(v any) error {
-		buf := bodyBuffers.Get().(*bytes.Buffer)
-		defer putBodyBuffer(buf)
-		buf.Reset()
-		_, err := buf.ReadFrom(r)
-		body := buf.Bytes() // nothing keeps it: decoding copies what it keeps
-		if err != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				return &bodyError{reason: keyserverv1.Status_INVALID_REQUEST, msg: bodyTooLarge + strconv.FormatInt(mbe.Limit, 10) + " bytes"}
-			}
-			return &bodyError{reason: keyserverv1.Status_INVALID_REQUEST, msg: "reading request body failed"}
+	return runtime.DecoderFunc(func(v any) error { return m.decode(r, v) })
+}
+
+// decode reads r to its end and decodes it into v, a proto message. An
+// empty (or all-space) body is io.EOF.
+func (m *requestMarshaler) decode(r io.Reader, v any) error {
+	buf := bodyBuffers.Get().(*bytes.Buffer)
+	defer putBodyBuffer(buf)
+	buf.Reset()
+	_, err := buf.ReadFrom(r)
+	body := buf.Bytes() // nothing keeps it: decoding copies what it keeps
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return &bodyError{reason: keyserverv1.Status_INVALID_REQUEST, msg: bodyTooLarge + strconv.FormatInt(mbe.Limit, 10) + " bytes"}
 		}
-		if len(bytes.TrimSpace(body)) == 0 {
-			return io.EOF
-		}
-		msg, ok := v.(proto.Message)
-		if !ok {
-			return errors.New("server: decoder needs a proto message")
-		}
-		return unmarshalRequest(body, msg, m.UnmarshalOptions)
-	})
+		return &bodyError{reason: keyserverv1.Status_INVALID_REQUEST, msg: "reading request body failed"}
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return io.EOF
+	}
+	msg, ok := v.(proto.Message)
+	if !ok {
+		return errors.New("server: decoder needs a proto message")
+	}
+	return unmarshalRequest(body, msg, m.UnmarshalOptions)
 }
 
 // bodyBuffers holds request body buffers for reuse: a key request's body

@@ -2,9 +2,11 @@
 // the REST gateway in front of it, request validation, the one error
 // translation, correlation ids and request logging.
 //
-// The gateway calls the services in process (RegisterKeyServiceHandlerServer)
-// through the same interceptors the gRPC server chains (inprocess.go), so
-// every one of them runs for REST and gRPC alike.
+// REST requests call the services in process, through the same
+// interceptors the gRPC server chains (inprocess.go), so every one of them
+// runs for REST and gRPC alike. The key route is served by keyRoute
+// (restkey.go) on grpc-gateway's mux, with the generated gateway handler as
+// its reference.
 package server
 
 import (
@@ -89,8 +91,8 @@ func (s *Server) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error
 	errc := make(chan error, 2)
 	go func() { errc <- s.grpc.Serve(grpcLis) }()
 
-	gw := newGatewayMux(s.sigs)
-	if err := keyserverv1.RegisterKeyServiceHandlerServer(ctx, gw, &restKeyService{s: s, ks: s.keys}); err != nil {
+	gw, err := newRESTMux(ctx, s.sigs, &restKeyService{s: s, ks: s.keys})
+	if err != nil {
 		s.grpc.Stop()
 		return fmt.Errorf("server: gateway: %w", err)
 	}
