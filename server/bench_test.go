@@ -91,3 +91,25 @@ func BenchmarkHit_JSON(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkDecodeRequest: a hit's REST body through unmarshalRequest
+// (decodeKeyRequest), against protojson alone.
+func BenchmarkDecodeRequest(b *testing.B) {
+	body := []byte(`{"drmContent":{"drmContentId":"bench-0123456789abcdef-channel-0042","profile":{"distributionMode":"LIVE"}}}`)
+	b.Run("unmarshalRequest", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := unmarshalRequest(body, &keyserverv1.GetKeyAndSignalizationRequest{}, protojson.UnmarshalOptions{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("protojson", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := protojson.Unmarshal(body, &keyserverv1.GetKeyAndSignalizationRequest{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -139,14 +139,18 @@ func (e *bodyError) Error() string {
 	return s + e.msg
 }
 
-// unmarshalRequest decodes a JSON request. The fast path is strict
-// protojson; a body it refuses goes through the lenient path, which ignores
-// unknown fields, accepts Nagra dialects (mode names in any case, an empty
-// streamingMode, emi as a 0x-hex string, drmList as objects) and otherwise
-// reports what is wrong with which field. (The fast path must not discard
+// unmarshalRequest decodes a JSON request. The fast paths are
+// decodeKeyRequest (requestjson.go) and then strict protojson; a body both
+// refuse goes through the lenient path, which ignores unknown fields,
+// accepts Nagra dialects (mode names in any case, an empty streamingMode,
+// emi as a 0x-hex string, drmList as objects) and otherwise reports what
+// is wrong with which field. (The protojson path must not discard
 // unknown fields: protojson's DiscardUnknown also silently drops unknown
 // enum names, turning "streamingMode": "SMOOTH" into "unset".)
 func unmarshalRequest(body []byte, m proto.Message, opts protojson.UnmarshalOptions) error {
+	if r, ok := m.(*keyserverv1.GetKeyAndSignalizationRequest); ok && decodeKeyRequest(body, r) {
+		return nil // requestjson.go: what protojson would make of body
+	}
 	err := opts.Unmarshal(body, m)
 	if err == nil {
 		return nil
