@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"testing"
 )
 
@@ -41,6 +42,7 @@ func TestRun_AllScenariosSmoke(t *testing.T) {
 	want := map[string]int{ // scenario/transport → phases
 		"baseline/grpc": 2, "baseline/rest": 2, "hit/grpc": 2, "hit/rest": 2,
 		"create/grpc": 1, "create/rest": 1, "pregen/grpc": 1, "pregen/rest": 1, "paced-hit/grpc": 2,
+		"paced-baseline/grpc": 2,
 	}
 	got := map[string]int{}
 	for _, r := range sum.Results {
@@ -56,7 +58,8 @@ func TestRun_AllScenariosSmoke(t *testing.T) {
 		if r.Scenario == "hit" && r.RatioToBaseline <= 0 {
 			t.Errorf("%s: no ratio to baseline", k)
 		}
-		if (r.RateRPS > 0) != (r.Scenario == "paced-hit") || r.Scenario == "paced-hit" && (r.LagP99MS <= 0 || r.LagP99MS > r.P999MS) {
+		paced := strings.HasPrefix(r.Scenario, "paced-")
+		if (r.RateRPS > 0) != paced || paced && (r.LagP99MS <= 0 || r.LagP99MS > r.P999MS) {
 			t.Errorf("%s: rate %v, send lag p99 %v ms", k, r.RateRPS, r.LagP99MS)
 		}
 	}
@@ -74,7 +77,7 @@ func TestRun_AllScenariosSmoke(t *testing.T) {
 	if s := sum.Startup; s == nil || len(s.Runs) != 1 || s.Runs[0].FirstKeyMS < s.Runs[0].ListeningMS {
 		t.Errorf("startup: %+v", s)
 	}
-	if !bytes.Contains(stdout.Bytes(), []byte("vs baseline")) || !bytes.Contains(stdout.Bytes(), []byte("paced-hit@300/s")) {
+	if !bytes.Contains(stdout.Bytes(), []byte("vs baseline")) || !bytes.Contains(stdout.Bytes(), []byte("paced-hit@300/s")) || !bytes.Contains(stdout.Bytes(), []byte("paced-baseline@300/s")) {
 		t.Errorf("no table on stdout:\n%s", stdout.String())
 	}
 }

@@ -38,6 +38,7 @@ type options struct {
 	clientGC       bool
 	staticWindow   bool
 	pacedFractions []float64
+	pacedBaseline  bool
 	rates          []float64
 	memWarmup      int64
 	memTotal       int64
@@ -83,6 +84,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.clientProfile, "client-cpuprofile", "", "write keybench's own CPU profile (the load generator's share) to this file")
 	fs.StringVar(&o.jsonPath, "json", "", "write the JSON summary to this file instead of stdout")
 	fs.BoolVar(&o.staticWindow, "client-static-window", false, "give keybench's gRPC connections static flow-control windows (no BDP PINGs), as the server's are; off: grpc-go's defaults, as most clients have")
+	fs.BoolVar(&o.pacedBaseline, "paced-baseline", true, "before each paced hit phase, run the gRPC health check open loop at the same rate: the latency of the transport alone at that load (false: skip it)")
 	fs.BoolVar(&o.clientGC, "client-gc", false, "let keybench's own garbage collector run during open-loop (paced) phases; off by default (quietGC)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -350,6 +352,9 @@ func (b *bench) scenarios(ctx context.Context) error {
 		for _, rate := range rates {
 			p := steady
 			p.rate = rate
+			if o.pacedBaseline {
+				b.measure(ctx, last, "paced-baseline", transportGRPC, p, b.c.baselineOp(transportGRPC))
+			}
 			b.measure(ctx, last, "paced-hit", transportGRPC, p, b.c.keyOp(transportGRPC, hits))
 		}
 	}
