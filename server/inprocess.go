@@ -38,12 +38,12 @@ func chainFrom(ics []grpc.UnaryServerInterceptor, i int, info *grpc.UnaryServerI
 	}
 }
 
-// restKeyService is the KeyService the REST gateway calls in process
-// (RegisterKeyServiceHandlerServer): each call goes through the
-// interceptors exactly as a gRPC call to the same method does. The
-// gateway has already put the request's x-correlation-id and
+// restKeyService is the KeyService REST requests call in process, from
+// keyRoute or the generated gateway handler (restkey.go): each call goes
+// through the interceptors exactly as a gRPC call to the same method does.
+// The caller has already put the request's x-correlation-id and
 // nv-authorizations headers into the incoming metadata, and a
-// ServerTransportStream into ctx for grpc.SetHeader.
+// runtime.ServerTransportStream into ctx (which marks the call as REST).
 type restKeyService struct {
 	keyserverv1.UnimplementedKeyServiceServer
 	s  *Server
@@ -68,9 +68,7 @@ var infoHealthCheck = &grpc.UnaryServerInfo{FullMethod: healthpb.Health_Check_Fu
 // health check does, through the interceptors, with the request's
 // correlation id (GET /healthz).
 func (s *Server) checkHealth(ctx context.Context, correlationID string) healthpb.HealthCheckResponse_ServingStatus {
-	ctx = metadata.NewIncomingContext(ctx, metadata.MD{headerCorrelationID: {correlationID}})
-	var stream runtime.ServerTransportStream // takes the correlation id header
-	ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+	ctx = restCallContext(ctx, metadata.MD{headerCorrelationID: {correlationID}})
 	resp, err := s.intercept(ctx, &healthpb.HealthCheckRequest{}, infoHealthCheck, func(ctx context.Context, req any) (any, error) {
 		return s.health.Check(ctx, req.(*healthpb.HealthCheckRequest))
 	})
@@ -78,4 +76,12 @@ func (s *Server) checkHealth(ctx context.Context, correlationID string) healthpb
 		return healthpb.HealthCheckResponse_NOT_SERVING
 	}
 	return resp.(*healthpb.HealthCheckResponse).GetStatus()
+}
+
+// restCallContext is ctx for a REST request's in-process call: md as the
+// incoming metadata, and a runtime.ServerTransportStream, which takes any
+// gRPC header set and marks the call as REST for unaryInterceptor.
+func restCallContext(ctx context.Context, md metadata.MD) context.Context {
+	ctx = metadata.NewIncomingContext(ctx, md)
+	return grpc.NewContextWithServerTransportStream(ctx, new(runtime.ServerTransportStream))
 }

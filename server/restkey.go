@@ -9,7 +9,6 @@ import (
 	"strconv"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -86,9 +85,7 @@ func (k *keyRoute) serve(w http.ResponseWriter, r *http.Request, pathParams map[
 	md := make(metadata.MD, 2)
 	forwardHeader(md, headerCorrelationID, r.Header["X-Correlation-Id"])
 	forwardHeader(md, headerAuthorization, r.Header["Nv-Authorizations"])
-	ctx = metadata.NewIncomingContext(ctx, md)
-	// A REST call (unaryInterceptor sets no gRPC header on one).
-	ctx = grpc.NewContextWithServerTransportStream(ctx, new(runtime.ServerTransportStream))
+	ctx = restCallContext(ctx, md)
 
 	resp, err := k.svc.GetKeyAndSignalization(ctx, req)
 	if err != nil {
