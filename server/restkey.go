@@ -100,7 +100,7 @@ func (k *keyRoute) serve(w http.ResponseWriter, r *http.Request, pathParams map[
 	h := w.Header()
 	h.Set("Content-Type", k.m.ContentType(resp))
 	h.Set("Content-Length", strconv.Itoa(len(b)))
-	_, _ = w.Write(b) // a failed write is the client gone
+	writeAnswer(w, r, b)
 }
 
 // forwardHeader adds to md under key the values that grpc-gateway would

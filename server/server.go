@@ -107,6 +107,7 @@ func (s *Server) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error
 		ReadHeaderTimeout: s.cfg.Limits.ReadHeaderTimeout,
 		ReadTimeout:       s.cfg.Limits.ReadTimeout,
 		IdleTimeout:       s.cfg.Limits.IdleTimeout,
+		ConnContext:       withConn, // answer.go
 	}
 	if s.cfg.TLS.Enabled() {
 		hs.TLSConfig = s.cfg.TLS.serverConfig()
