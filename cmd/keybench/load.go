@@ -25,7 +25,8 @@ type phase struct {
 
 // outcome is what a phase measured. lat is sorted; so is lag, which
 // open-loop phases fill: how late each request left keybench after it was
-// due (the load generator's own share of lat).
+// due (the load generator's own share of lat). tail, open-loop phases
+// only, says how the slowest requests are spread over the phase.
 type outcome struct {
 	requests int64
 	errors   int64
@@ -33,6 +34,45 @@ type outcome struct {
 	elapsed  time.Duration
 	lat      []time.Duration
 	lag      []time.Duration
+	tail     tailSpread
+}
+
+// tailWindow is the width of the windows tailSpread counts.
+const tailWindow = 10 * time.Millisecond
+
+// tailSpread is where, in an open-loop phase, the requests slower than
+// its p99 were due: in how many of the phase's 10-ms windows (by due
+// time), against how many windows the phase has. Queueing at a steady
+// load spreads them over many windows; a stall of either process (a
+// collection, the other tenants of the host) puts many in a few.
+type tailSpread struct {
+	windows     int // windows of the phase
+	tailWindows int // windows holding a request slower than p99
+	tailReqs    int // requests slower than p99
+}
+
+// spreadOfTail computes tailSpread from each request's due time (since
+// the phase started) and latency, in the same order.
+func spreadOfTail(due, lat []time.Duration) tailSpread {
+	if len(lat) == 0 {
+		return tailSpread{}
+	}
+	sorted := slices.Clone(lat)
+	slices.Sort(sorted)
+	p99 := quantile(sorted, 0.99)
+	var t tailSpread
+	hit := map[int64]bool{}
+	var last time.Duration
+	for i, l := range lat {
+		last = max(last, due[i])
+		if l > p99 {
+			t.tailReqs++
+			hit[int64(due[i]/tailWindow)] = true
+		}
+	}
+	t.windows = int(last/tailWindow) + 1
+	t.tailWindows = len(hit)
+	return t
 }
 
 func (o *outcome) throughput() float64 {
@@ -60,6 +100,7 @@ func quantile(d []time.Duration, q float64) time.Duration {
 type clientState struct {
 	lat      []time.Duration
 	lag      []time.Duration // open loop: due → sent
+	due      []time.Duration // open loop: when each request was due, since the phase started
 	errors   int64
 	firstErr error
 }
@@ -84,7 +125,7 @@ func drive(ctx context.Context, p phase, do op) outcome {
 	var wg sync.WaitGroup
 	start := time.Now()
 	if p.rate > 0 {
-		driveOpen(ctx, p, do, states, &wg)
+		driveOpen(ctx, p, do, states, &wg, start)
 	} else {
 		var next atomic.Int64
 		deadline := start.Add(p.duration)
@@ -115,6 +156,14 @@ func drive(ctx context.Context, p phase, do op) outcome {
 		out.lat = append(out.lat, st.lat...)
 		out.lag = append(out.lag, st.lag...)
 	}
+	if p.rate > 0 {
+		var due, lat []time.Duration
+		for i := range states {
+			due = append(due, states[i].due...)
+			lat = append(lat, states[i].lat...)
+		}
+		out.tail = spreadOfTail(due, lat)
+	}
 	slices.Sort(out.lat)
 	slices.Sort(out.lag)
 	return out
@@ -122,7 +171,7 @@ func drive(ctx context.Context, p phase, do op) outcome {
 
 // driveOpen is the open-loop mode: a pacer hands out due times, clients
 // take them as they become free.
-func driveOpen(ctx context.Context, p phase, do op, states []clientState, wg *sync.WaitGroup) {
+func driveOpen(ctx context.Context, p phase, do op, states []clientState, wg *sync.WaitGroup, start time.Time) {
 	due := make(chan time.Time, 1<<16)
 	var next atomic.Int64
 	for w := range states {
@@ -133,6 +182,7 @@ func driveOpen(ctx context.Context, p phase, do op, states []clientState, wg *sy
 					continue // drain
 				}
 				st.lag = append(st.lag, time.Since(d))
+				st.due = append(st.due, d.Sub(start))
 				err := do(ctx, w, next.Add(1)-1)
 				st.done(time.Since(d), err)
 			}

@@ -32,6 +32,11 @@ type result struct {
 	// due, part of the latencies above (the load generator's own share).
 	LagP50MS float64 `json:"send_lag_p50_ms,omitempty"`
 	LagP99MS float64 `json:"send_lag_p99_ms,omitempty"`
+	// Open-loop phases: the requests slower than p99 were due in
+	// TailWindows of the phase's Windows 10-ms windows (tailSpread).
+	TailRequests int `json:"over_p99_requests,omitempty"`
+	TailWindows  int `json:"over_p99_windows_10ms,omitempty"`
+	Windows      int `json:"windows_10ms,omitempty"`
 	// RatioToBaseline is RPS over the RPS of the same round's baseline on
 	// the same transport.
 	RatioToBaseline float64 `json:"ratio_to_baseline,omitempty"`
@@ -67,6 +72,7 @@ func newResult(round int, scenario, transport string, p phase, o outcome) result
 		P50MS: ms(o.percentile(0.50)), P90MS: ms(o.percentile(0.90)),
 		P99MS: ms(o.percentile(0.99)), P999MS: ms(o.percentile(0.999)),
 		LagP50MS: ms(quantile(o.lag, 0.50)), LagP99MS: ms(quantile(o.lag, 0.99)),
+		TailRequests: o.tail.tailReqs, TailWindows: o.tail.tailWindows, Windows: o.tail.windows,
 	}
 	if o.firstErr != nil {
 		r.FirstErr = o.firstErr.Error()
@@ -205,6 +211,10 @@ func (s *summary) printTable(w io.Writer) {
 		if r.RateRPS > 0 {
 			fmt.Fprintf(w, "round %d %s: requests left keybench %.3f ms (p50) / %.3f ms (p99) after they were due; included in the latencies\n",
 				r.Round, r.label(), r.LagP50MS, r.LagP99MS)
+			if r.Windows > 0 {
+				fmt.Fprintf(w, "round %d %s: the %d requests over p99 were due in %d of %d 10-ms windows (%.1f%%)\n",
+					r.Round, r.label(), r.TailRequests, r.TailWindows, r.Windows, 100*float64(r.TailWindows)/float64(r.Windows))
+			}
 		}
 	}
 	for _, r := range s.Results {
