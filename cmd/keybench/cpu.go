@@ -39,16 +39,48 @@ func processCPU(pid int) (time.Duration, error) {
 	return time.Duration(ticks) * time.Second / userHZ, nil
 }
 
+// hostCPU returns the machine's CPU time in all (the sum of the first
+// eight fields of /proc/stat's "cpu" line: user to steal) and the part of
+// it that was stolen: time a virtual CPU was ready to run while the
+// hypervisor ran something else.
+func hostCPU() (total, steal int64, err error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, 0, fmt.Errorf("/proc/stat: no cpu line with 8 times: %q", line)
+	}
+	for i, v := range f[1:9] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("/proc/stat: %w", err)
+		}
+		total += n
+		if i == 7 {
+			steal = n
+		}
+	}
+	return total, steal, nil
+}
+
 // cpuMeter measures the CPU time the server (when its pid is known) and
-// keybench itself use over a phase.
+// keybench itself use over a phase, and the host's steal time.
 type cpuMeter struct {
-	pid            int
-	server, client time.Duration
-	serverOK       bool
+	pid                int
+	server, client     time.Duration
+	serverOK           bool
+	hostTotal, hostStl int64
+	hostOK             bool
 }
 
 func startCPU(pid int) cpuMeter {
 	m := cpuMeter{pid: pid}
+	var err error
+	m.hostTotal, m.hostStl, err = hostCPU()
+	m.hostOK = err == nil
 	if pid > 0 {
 		var err error
 		m.server, err = processCPU(pid)
@@ -56,6 +88,20 @@ func startCPU(pid int) cpuMeter {
 	}
 	m.client, _ = processCPU(os.Getpid())
 	return m
+}
+
+// stealPct returns the share of the host's CPU time stolen by the
+// hypervisor since startCPU, in percent, or -1 when unknown (not Linux,
+// or no tick passed).
+func (m cpuMeter) stealPct() float64 {
+	if !m.hostOK {
+		return -1
+	}
+	total, steal, err := hostCPU()
+	if err != nil || total <= m.hostTotal {
+		return -1
+	}
+	return 100 * float64(steal-m.hostStl) / float64(total-m.hostTotal)
 }
 
 // stop returns the server's and keybench's CPU time since startCPU; the

@@ -62,6 +62,9 @@ func TestRun_AllScenariosSmoke(t *testing.T) {
 		if (r.RateRPS > 0) != paced || paced && (r.LagP99MS <= 0 || r.LagP99MS > r.P999MS) {
 			t.Errorf("%s: rate %v, send lag p99 %v ms", k, r.RateRPS, r.LagP99MS)
 		}
+		if r.HostStealPct != -1 && (r.HostStealPct < 0 || r.HostStealPct > 100) { // -1: no tick passed
+			t.Errorf("%s: host steal %v%%", k, r.HostStealPct)
+		}
 		if paced != (r.Windows > 0) || r.TailWindows > r.Windows || r.TailWindows > r.TailRequests || r.TailRequests > int(r.Requests)/100+1 {
 			t.Errorf("%s: over p99 %d requests in %d of %d windows", k, r.TailRequests, r.TailWindows, r.Windows)
 		}

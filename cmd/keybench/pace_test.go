@@ -76,3 +76,30 @@ func TestProcessCPU(t *testing.T) {
 		t.Fatal("no error for a pid that does not exist")
 	}
 }
+
+func TestHostCPU(t *testing.T) {
+	total, steal, err := hostCPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if total <= 0 || steal < 0 || steal > total {
+		t.Fatalf("host CPU %d ticks, %d stolen", total, steal)
+	}
+	m := startCPU(0)
+	// Let the clock tick at least once; the counts only move forward.
+	for {
+		t2, s2, err := hostCPU()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if t2 < total || s2 < steal {
+			t.Fatalf("host CPU went back: %d/%d then %d/%d", total, steal, t2, s2)
+		}
+		if t2 > m.hostTotal {
+			break
+		}
+	}
+	if p := m.stealPct(); p < 0 || p > 100 {
+		t.Fatalf("steal %v%%", p)
+	}
+}

@@ -50,6 +50,10 @@ type result struct {
 	ClientCPUUS    float64 `json:"keybench_cpu_us_per_request,omitempty"`
 	ServerCPUCores float64 `json:"server_cores,omitempty"`
 	ClientCPUCores float64 `json:"keybench_cores,omitempty"`
+	// HostStealPct is the share of the machine's CPU time the hypervisor
+	// took for others during the phase (/proc/stat), -1 when unknown. On
+	// a VM it tells a slow phase of the host from a slow server.
+	HostStealPct float64 `json:"host_steal_pct"`
 }
 
 // setCPU records the CPU times of the phase; server < 0: unknown.
@@ -219,8 +223,12 @@ func (s *summary) printTable(w io.Writer) {
 	}
 	for _, r := range s.Results {
 		if r.ServerCPUUS > 0 {
-			fmt.Fprintf(w, "round %d %s/%s CPU per request: server %.1f µs (%.2f cores), keybench %.1f µs (%.2f cores)\n",
-				r.Round, r.label(), r.Transport, r.ServerCPUUS, r.ServerCPUCores, r.ClientCPUUS, r.ClientCPUCores)
+			steal := ""
+			if r.HostStealPct >= 0 {
+				steal = fmt.Sprintf("; host steal %.1f%%", r.HostStealPct)
+			}
+			fmt.Fprintf(w, "round %d %s/%s CPU per request: server %.1f µs (%.2f cores), keybench %.1f µs (%.2f cores)%s\n",
+				r.Round, r.label(), r.Transport, r.ServerCPUUS, r.ServerCPUCores, r.ClientCPUUS, r.ClientCPUCores, steal)
 		}
 	}
 	for _, r := range s.Results {

@@ -385,6 +385,7 @@ func (b *bench) measure(ctx context.Context, round int, scenario, transport stri
 	out := drive(ctx, p, do)
 	r := newResult(round, scenario, transport, p, out)
 	r.setCPU(cpu.stop())
+	r.HostStealPct = cpu.stealPct()
 	if prof != nil {
 		r.Profile = <-prof
 	}
