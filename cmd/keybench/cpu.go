@@ -82,7 +82,6 @@ func startCPU(pid int) cpuMeter {
 	m.hostTotal, m.hostStl, err = hostCPU()
 	m.hostOK = err == nil
 	if pid > 0 {
-		var err error
 		m.server, err = processCPU(pid)
 		m.serverOK = err == nil
 	}

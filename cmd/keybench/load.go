@@ -146,6 +146,7 @@ func drive(ctx context.Context, p phase, do op) outcome {
 	}
 	wg.Wait()
 	out := outcome{elapsed: time.Since(start)}
+	var due []time.Duration // open loop: in the order of out.lat until it is sorted
 	for i := range states {
 		st := &states[i]
 		out.requests += int64(len(st.lat))
@@ -155,14 +156,10 @@ func drive(ctx context.Context, p phase, do op) outcome {
 		}
 		out.lat = append(out.lat, st.lat...)
 		out.lag = append(out.lag, st.lag...)
+		due = append(due, st.due...)
 	}
 	if p.rate > 0 {
-		var due, lat []time.Duration
-		for i := range states {
-			due = append(due, states[i].due...)
-			lat = append(lat, states[i].lat...)
-		}
-		out.tail = spreadOfTail(due, lat)
+		out.tail = spreadOfTail(due, out.lat)
 	}
 	slices.Sort(out.lat)
 	slices.Sort(out.lag)
