@@ -3,16 +3,12 @@ package server
 import (
 	"context"
 	"errors"
-	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"google.golang.org/grpc"
-
-	keyserverv1 "github.com/keyserver/keyserver/gen/keyserver/v1"
+	"github.com/keyserver/keyserver/access"
 )
 
 // Limits bound what one request, and all requests together, may take. The
@@ -35,13 +31,14 @@ import (
 //     write already committed (then the key is durable and the next
 //     request returns it).
 type Limits struct {
-	// MaxBodyBytes bounds a REST request body; 0 means 64 KiB. A real
+	// MaxBodyBytes bounds a REST request body of a front-end that sets no
+	// limit of its own (Mount.MaxBody); 0 means 64 KiB. A real Nagra
 	// request is well under 2 KiB.
 	MaxBodyBytes int64
 	// MaxMessageBytes bounds a received gRPC message; 0 means 64 KiB.
 	MaxMessageBytes int
-	// MaxInFlight bounds concurrent key requests over both transports
-	// (REST requests are counted once, at the gRPC service); 0 means 2048.
+	// MaxInFlight bounds concurrent requests to the front-ends, over both
+	// listeners (health checks are not counted); 0 means 2048.
 	MaxInFlight int
 	// RequestTimeout is the per-request deadline; 0 means 10 s.
 	RequestTimeout time.Duration
@@ -110,38 +107,40 @@ func newLimiter(l Limits) *limiter {
 	return &limiter{slots: make(chan struct{}, l.MaxInFlight), timeout: l.RequestTimeout}
 }
 
-// keyServicePrefix selects the methods the limiter counts.
-var keyServicePrefix = "/" + keyserverv1.KeyService_ServiceDesc.ServiceName + "/"
-
-// limitInterceptor refuses a key request at once when MaxInFlight are
-// already running, and puts the others under the request deadline. It
-// runs inside unaryInterceptor, which translates and logs the refusal.
-func (s *Server) limitInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	if !strings.HasPrefix(info.FullMethod, keyServicePrefix) {
-		return handler(ctx, req)
-	}
+// acquire takes an in-flight slot; false when all are taken.
+func (l *limiter) acquire() bool {
 	select {
-	case s.limit.slots <- struct{}{}:
+	case l.slots <- struct{}{}:
+		return true
 	default:
-		return nil, reject(keyserverv1.Status_UNAVALAIBLE_SERVICE, "",
-			"server busy: %d requests in flight, retry later", cap(s.limit.slots))
+		return false
 	}
-	defer func() { <-s.limit.slots }()
-	d := time.Now().Add(s.limit.timeout)
+}
+
+func (l *limiter) release() { <-l.slots }
+
+// busy is the refusal of a request beyond MaxInFlight.
+func (l *limiter) busy() access.Refusal {
+	return access.Refusal{Kind: access.RefusedBusy, Msg: "server busy: " + strconv.Itoa(cap(l.slots)) + " requests in flight, retry later"}
+}
+
+// withDeadline returns ctx under the request deadline (or the client's,
+// if shorter) and the function that ends it.
+func (l *limiter) withDeadline(ctx context.Context) (context.Context, func()) {
+	d := time.Now().Add(l.timeout)
 	if pd, ok := ctx.Deadline(); ok && !pd.After(d) {
-		return handler(ctx, req) // the client's deadline is the shorter
+		return ctx, func() {} // the client's deadline is the shorter
 	}
 	dc := &deadlineCtx{Context: ctx, deadline: d}
-	defer dc.end()
-	return handler(dc, req)
+	return dc, dc.end
 }
 
 // deadlineCtx is its parent with a deadline, as context.WithDeadline makes
 // it, except that the timer is set only when something waits on Done. The
 // keystore checks Err at its steps and waits on nothing, so a request
 // served from its cache never sets one. context.WithTimeout set a timer
-// and registered the child with its parent on every key request: 1.3 µs
-// of the ~26 µs of server CPU of a REST hit (BENCHMARKS.md).
+// and registered the child with its parent on every key request, a
+// measurable part of a REST hit's CPU (BENCHMARKS.md).
 type deadlineCtx struct {
 	context.Context // the parent
 	deadline        time.Time
@@ -190,24 +189,4 @@ func (c *deadlineCtx) end() {
 	if c.cancel != nil {
 		c.cancel()
 	}
-}
-
-// bodyTooLarge starts the message of a body over the limit; writeError
-// answers it with HTTP 413.
-const bodyTooLarge = "request body exceeds "
-
-// limitBody refuses a REST body announced larger than the limit, and
-// stops reading one that turns out larger (the gateway decoder then
-// reports it).
-func (s *Server) limitBody(next http.Handler) http.Handler {
-	max := s.cfg.Limits.MaxBodyBytes
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > max {
-			writeJSONError(w, http.StatusRequestEntityTooLarge, keyserverv1.Status_INVALID_REQUEST,
-				bodyTooLarge+strconv.FormatInt(max, 10)+" bytes")
-			return
-		}
-		r.Body = http.MaxBytesReader(w, r.Body, max)
-		next.ServeHTTP(w, r)
-	})
 }

@@ -1,12 +1,10 @@
-// Package server is where the domain packages meet: the gRPC KeyService,
-// the REST gateway in front of it, request validation, the one error
-// translation, correlation ids and request logging.
-//
-// REST requests call the services in process, through the same
-// interceptors the gRPC server chains (inprocess.go), so every one of them
-// runs for REST and gRPC alike. The key route is served by keyRoute
-// (restkey.go) on grpc-gateway's mux, with the generated gateway handler as
-// its reference.
+// Package server wires the listeners: gRPC and HTTP (REST), TLS, the
+// health service (gRPC and GET /healthz), a mount table of front-ends,
+// and one generic chain applied to every front-end (chain.go: correlation
+// id, body and in-flight bounds, request deadline, one access-log line
+// per request, refusals included). It knows no protocol: front-ends
+// (package frontend/…) are given to it as Mounts and GRPCServices by
+// package app, and render the chain's refusals themselves.
 package server
 
 import (
@@ -17,6 +15,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sort"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -25,38 +25,32 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 
-	keyserverv1 "github.com/keyserver/keyserver/gen/keyserver/v1"
+	"github.com/keyserver/keyserver/access"
+	"github.com/keyserver/keyserver/internal/httpx"
 )
 
-// Server serves the key API over gRPC and REST.
+// Server serves the mounted front-ends over gRPC and HTTP.
 type Server struct {
 	cfg    Config
 	log    *slog.Logger
 	grpc   *grpc.Server
 	health *health.Server
-	auth   *authenticator
 	limit  *limiter
-	ics    []grpc.UnaryServerInterceptor // interceptors(), gRPC and REST alike
-	keys   *keyService
-	sigs   *sigCache // the key service's built signaling, shared with the codec and the REST JSON writer
+	http   http.Handler
 }
 
 // New validates cfg and builds a Server. It does not listen yet.
 func New(cfg Config) (*Server, error) {
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
 	cfg.Limits = cfg.Limits.withDefaults()
-	s := &Server{cfg: cfg, log: cfg.Logger, health: health.NewServer(), auth: newAuthenticator(cfg.Auth, cfg.Now), limit: newLimiter(cfg.Limits)}
-	s.ics = s.interceptors()
+	s := &Server{cfg: cfg, log: cfg.Logger, health: health.NewServer(), limit: newLimiter(cfg.Limits)}
 	opts := []grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(s.ics...),
+		grpc.ChainUnaryInterceptor(s.unary),
 		grpc.MaxRecvMsgSize(cfg.Limits.MaxMessageBytes),
 		// Static flow-control windows. Requests are small and bounded by
 		// MaxMessageBytes, so growing the receive window buys nothing;
@@ -70,17 +64,68 @@ func New(cfg Config) (*Server, error) {
 	if cfg.TLS.Enabled() {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.TLS.serverConfig())))
 	}
-	ks := &keyService{cfg: &s.cfg, now: cfg.Now}
-	s.keys = ks
-	s.sigs = &ks.sigs
-	opts = append(opts, grpc.ForceServerCodecV2(newSigCodec(s.sigs)))
+	for _, g := range cfg.GRPC {
+		if g.Codec != nil {
+			opts = append(opts, grpc.ForceServerCodecV2(g.Codec))
+		}
+	}
 	s.grpc = grpc.NewServer(opts...)
-	keyserverv1.RegisterKeyServiceServer(s.grpc, ks)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	s.health.SetServingStatus(keyserverv1.KeyService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	for _, g := range cfg.GRPC {
+		g.Register(s.grpc)
+		s.health.SetServingStatus(g.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	}
+	h, err := s.httpHandler()
+	if err != nil {
+		return nil, err
+	}
+	s.http = h
 	return s, nil
+}
+
+// httpHandler builds the mux: /healthz, every mount's patterns behind the
+// chain, 405 with Allow for other methods on a mounted path, 404 for the
+// rest; the whole behind logHTTP.
+func (s *Server) httpHandler() (http.Handler, error) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.healthz)
+	allow := map[string][]string{"/healthz": {"GET", "HEAD"}}
+	for i := range s.cfg.HTTP {
+		m := &s.cfg.HTTP[i]
+		h := s.mount(m)
+		for _, p := range m.Patterns {
+			method, path, ok := strings.Cut(p, " ")
+			if !ok || method == "" || !strings.HasPrefix(path, "/") {
+				return nil, fmt.Errorf("server: mount %s: pattern %q needs a method and a path", m.Name, p)
+			}
+			if err := handle(mux, p, h); err != nil {
+				return nil, fmt.Errorf("server: mount %s: %w", m.Name, err)
+			}
+			allow[path] = append(allow[path], method)
+		}
+	}
+	for path, methods := range allow {
+		sort.Strings(methods)
+		if err := handle(mux, path, methodNotAllowed(strings.Join(methods, ", "))); err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+	}
+	mux.HandleFunc("/", notFound)
+	return s.logHTTP(mux), nil
+}
+
+// handle registers h on mux, turning the mux's panic on a conflicting
+// pattern into an error.
+func handle(mux *http.ServeMux, pattern string, h http.Handler) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("pattern %q: %v", pattern, r)
+		}
+	}()
+	mux.Handle(pattern, h)
+	return nil
 }
 
 // Serve serves gRPC on grpcLis and REST on httpLis until ctx is done, then
@@ -91,23 +136,12 @@ func (s *Server) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error
 	errc := make(chan error, 2)
 	go func() { errc <- s.grpc.Serve(grpcLis) }()
 
-	gw, err := newRESTMux(ctx, s.sigs, &restKeyService{s: s, ks: s.keys})
-	if err != nil {
-		s.grpc.Stop()
-		return fmt.Errorf("server: gateway: %w", err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /healthz", http.HandlerFunc(s.healthz))
-	wv := &widevineHandler{cfg: &s.cfg, log: s.log} // widevine.go
-	mux.Handle("POST /widevine/cenc", wv)
-	mux.Handle("POST /{tenantId}/widevine/cenc", wv)
-	mux.Handle("/", gw)
 	hs := &http.Server{
-		Handler:           s.httpMiddleware(s.limitBody(mux)),
+		Handler:           s.http,
 		ReadHeaderTimeout: s.cfg.Limits.ReadHeaderTimeout,
 		ReadTimeout:       s.cfg.Limits.ReadTimeout,
 		IdleTimeout:       s.cfg.Limits.IdleTimeout,
-		ConnContext:       withConn, // answer.go
+		ConnContext:       httpx.WithConn,
 	}
 	if s.cfg.TLS.Enabled() {
 		hs.TLSConfig = s.cfg.TLS.serverConfig()
@@ -143,16 +177,21 @@ func (s *Server) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error
 // shutdownTimeout bounds how long in-flight requests may take at shutdown.
 const shutdownTimeout = 20 * time.Second
 
-// healthz answers GET /healthz with the health service's status, asked
-// as a gRPC health check is, through the same interceptors (the
-// request's correlation id, its log line) every REST request goes
-// through: 200 while serving, 503 once shutting down. It is the REST
-// baseline of cmd/keybench: the HTTP transport and the interceptors,
-// without a key service's work.
+// healthz answers GET /healthz with the health service's status: 200
+// while serving, 503 once shutting down. It is the REST baseline of
+// cmd/keybench: the HTTP transport and the chain, without a front-end's
+// work.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
-	st := s.checkHealth(r.Context(), r.Header.Get(headerCorrelationID))
+	note := access.FromContext(r.Context())
+	note.FrontEnd, note.Method = "health", "GET /healthz"
+	st := healthpb.HealthCheckResponse_NOT_SERVING
+	if resp, err := s.health.Check(r.Context(), &healthpb.HealthCheckRequest{}); err == nil {
+		st = resp.GetStatus()
+	}
+	note.Status = st.String()
 	w.Header().Set("Content-Type", "application/json")
 	if st != healthpb.HealthCheckResponse_SERVING {
+		note.HTTPCode = http.StatusServiceUnavailable
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}
 	_, _ = w.Write([]byte(`{"status":"` + st.String() + `"}` + "\n"))

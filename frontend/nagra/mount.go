@@ -1,7 +1,6 @@
 package nagra
 
 import (
-	"context"
 	"net/http"
 
 	"github.com/keyserver/keyserver/access"
@@ -14,11 +13,8 @@ import (
 var Patterns = []string{"POST /{tenantId}/ckm/v1/keyAndSignalization", "POST /ckm/v1/keyAndSignalization"}
 
 // HTTPHandler returns the handler of Patterns: grpc-gateway's mux with
-// the key route's fast path (restkey.go). ctx bounds the gateway's
-// lifetime.
-func (a *API) HTTPHandler(ctx context.Context) (http.Handler, error) {
-	return newRESTMux(ctx, &a.index, a)
-}
+// the key route's fast path (restkey.go).
+func (a *API) HTTPHandler() http.Handler { return a.rest }
 
 // RefuseHTTP answers a refusal of the server's chain in the API's REST
 // error shape.

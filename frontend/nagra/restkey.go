@@ -11,6 +11,7 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc/metadata"
 
+	"github.com/keyserver/keyserver/access"
 	keyserverv1 "github.com/keyserver/keyserver/gen/keyserver/v1"
 	"github.com/keyserver/keyserver/internal/httpx"
 )
@@ -35,6 +36,10 @@ type keyRoute struct {
 	m   *requestMarshaler
 	svc keyserverv1.KeyServiceServer // restKeyService: behind the interceptors
 	ref http.Handler                 // a gateway mux with the generated handlers
+	// auth, if set, checks the token before the body is read (the service
+	// checks it again, with the tenant): a request without a valid token
+	// costs no decoding.
+	auth *authenticator
 }
 
 // keyRoutePatterns are the HTTP rules of GetKeyAndSignalization, from
@@ -49,6 +54,9 @@ func newRESTMux(ctx context.Context, sigs *setIndex, svc keyserverv1.KeyServiceS
 		return nil, err
 	}
 	k := &keyRoute{m: m, svc: svc, ref: ref}
+	if a, ok := svc.(*API); ok {
+		k.auth = a.auth
+	}
 	gw := newGatewayMux(m)
 	for _, p := range keyRoutePatterns {
 		if err := gw.HandlePath(http.MethodPost, p, k.serve); err != nil {
@@ -70,6 +78,15 @@ func (k *keyRoute) serve(w http.ResponseWriter, r *http.Request, pathParams map[
 		return
 	}
 	ctx := r.Context()
+	if k.auth != nil {
+		if _, _, err := k.auth.authenticate(r.Header.Values(headerAuthorization)); err != nil {
+			note := access.FromContext(ctx)
+			note.Method = keyserverv1.KeyService_GetKeyAndSignalization_FullMethodName
+			st, _ := toStatus(err)
+			writeError(ctx, nil, k.m, w, r, st.Err())
+			return
+		}
+	}
 	req := new(keyserverv1.GetKeyAndSignalizationRequest)
 	if err := k.m.decode(r.Body, req); err != nil && !errors.Is(err, io.EOF) {
 		writeError(ctx, nil, k.m, w, r, err) // a *bodyError, or a read failure

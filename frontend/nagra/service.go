@@ -18,7 +18,9 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"google.golang.org/grpc"
@@ -54,6 +56,7 @@ type API struct {
 	auth  *authenticator
 	log   *slog.Logger
 	index setIndex // derived encodings by entries slice (sigset.go)
+	rest  http.Handler
 }
 
 // New validates cfg and returns the API.
@@ -70,7 +73,13 @@ func New(cfg Config) (*API, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &API{iss: cfg.Issuer, auth: newAuthenticator(cfg.Auth, cfg.Now), log: cfg.Logger}, nil
+	a := &API{iss: cfg.Issuer, auth: newAuthenticator(cfg.Auth, cfg.Now), log: cfg.Logger}
+	rest, err := newRESTMux(context.Background(), &a.index, a)
+	if err != nil {
+		return nil, fmt.Errorf("nagra: gateway: %w", err)
+	}
+	a.rest = rest
+	return a, nil
 }
 
 // RegisterGRPC registers the KeyService on s.

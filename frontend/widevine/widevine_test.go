@@ -1,4 +1,4 @@
-package server_test
+package widevine_test
 
 import (
 	"bytes"

@@ -1,0 +1,134 @@
+// Package app assembles the product from its parts: the issuer over a key
+// store, the front-ends over the issuer (the Nagra-CMAF API and the
+// Widevine Common Encryption API), and the server that mounts them. Its
+// Config is the whole server's configuration as cmd/keyserver reads it
+// from flags and the YAML file; [New] splits it among the parts. It is
+// the only package that knows every front-end.
+package app
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/keyserver/keyserver/frontend/nagra"
+	"github.com/keyserver/keyserver/frontend/widevine"
+	"github.com/keyserver/keyserver/issuer"
+	"github.com/keyserver/keyserver/keystore"
+	"github.com/keyserver/keyserver/server"
+)
+
+// The parts' configuration types, under the names the whole server's
+// configuration uses.
+type (
+	// Auth configures the Nagra API's nv-authorizations check.
+	Auth = nagra.Auth
+	// Credential is one SSP tenant credential.
+	Credential = nagra.Credential
+	// TLS configures transport security for both listeners.
+	TLS = server.TLS
+	// Limits bound request sizes, concurrency and time.
+	Limits = server.Limits
+	// WidevineSigner is one signer of the Widevine Common Encryption API.
+	WidevineSigner = widevine.Signer
+)
+
+// Config configures the whole server. Each field documents its zero value.
+type Config struct {
+	// Store holds the keys. Required. The server does not close it.
+	Store keystore.Store
+	// Logger receives one line per request and internal errors; nil
+	// discards. Key material and tokens are never logged.
+	Logger *slog.Logger
+	// DefaultTenant serves the routes without a tenant
+	// (POST /ckm/v1/keyAndSignalization, a gRPC request with an empty
+	// tenantId, POST /widevine/cenc). Empty: such requests are refused.
+	DefaultTenant string
+	// Defaults are the settings of tenants not listed in Tenants.
+	Defaults Tenant
+	// Tenants holds per-tenant settings; fields left zero fall back to
+	// Defaults.
+	Tenants map[string]Tenant
+	// Now is the clock; nil means time.Now. Tests set it.
+	Now func() time.Time
+	// Auth configures nv-authorizations checking. The zero value is
+	// optional mode without credentials.
+	Auth Auth
+	// TLS configures transport security. The zero value serves plain
+	// text (development, loopback only).
+	TLS TLS
+	// Limits bound request sizes, concurrency and time. The zero value
+	// means the defaults.
+	Limits Limits
+	// Observer is told of every key issued or looked up (metrics, audit);
+	// nil: nobody.
+	Observer issuer.Observer
+}
+
+// Tenant is one tenant's settings, as the YAML file writes them.
+type Tenant struct {
+	// CryptoPeriodSeconds is the LIVE crypto period P for contents keyed
+	// from now on; 0 means 3600. A content keeps the P of its first key.
+	CryptoPeriodSeconds int64 `yaml:"cryptoPeriodSeconds"`
+	// Horizon bounds pre-generation ahead of now; 0 means 7 days.
+	Horizon time.Duration `yaml:"horizon"`
+	// LicenseBaseURL is the tenant's license server base; PlayReady's
+	// LA_URL and LUI_URL are <base>/prls/contentlicenseservice/v1/licenses.
+	// Empty means https://{tenant lower-case}.anycast.nagra.com/{tenant}.
+	LicenseBaseURL string `yaml:"licenseBaseUrl"`
+	// WidevineSigners are the signers (name → credential) whose requests
+	// the Widevine Common Encryption API accepts for this tenant. Empty
+	// means Defaults.WidevineSigners; with none at all the endpoint answers
+	// every request ACCESS_DENIED.
+	WidevineSigners map[string]WidevineSigner `yaml:"widevineSigners"`
+	// DRMNames overrides the drmName shown in signaling, by short DRM name
+	// (WV, PR, FPS, PRM); missing names fall back to Defaults.DRMNames,
+	// then to WideVine, PLAYREADY, FairPlay, PRM (nagra-ckm-notes.md §2.3).
+	DRMNames map[string]string `yaml:"drmNames"`
+}
+
+func (t Tenant) policy() issuer.Tenant {
+	return issuer.Tenant{CryptoPeriodSeconds: t.CryptoPeriodSeconds, Horizon: t.Horizon, LicenseBaseURL: t.LicenseBaseURL, DRMNames: t.DRMNames}
+}
+
+// New validates cfg and builds the server with every front-end mounted.
+// Every problem of cfg is reported at once.
+func New(cfg Config) (*server.Server, error) {
+	ic := issuer.Config{Store: cfg.Store, DefaultTenant: cfg.DefaultTenant, Defaults: cfg.Defaults.policy(), Now: cfg.Now, Observer: cfg.Observer}
+	wc := widevine.Config{DefaultSigners: cfg.Defaults.WidevineSigners, Logger: cfg.Logger}
+	if len(cfg.Tenants) > 0 {
+		ic.Tenants = make(map[string]issuer.Tenant, len(cfg.Tenants))
+		wc.Signers = make(map[string]map[string]widevine.Signer)
+	}
+	for id, t := range cfg.Tenants {
+		ic.Tenants[id] = t.policy()
+		if len(t.WidevineSigners) > 0 {
+			wc.Signers[id] = t.WidevineSigners
+		}
+	}
+	iss, ierr := issuer.New(ic)
+	if ierr != nil {
+		// Report the front-ends' problems too: validate them with a
+		// placeholder issuer.
+		iss = &issuer.Issuer{}
+	}
+	wc.Issuer = iss
+	api, nerr := nagra.New(nagra.Config{Issuer: iss, Auth: cfg.Auth, Logger: cfg.Logger, Now: cfg.Now})
+	wv, werr := widevine.New(wc)
+	if err := errors.Join(ierr, nerr, werr); err != nil {
+		return nil, err
+	}
+	return server.New(server.Config{
+		Logger: cfg.Logger,
+		TLS:    cfg.TLS,
+		Limits: cfg.Limits,
+		GRPC: []server.GRPCService{{
+			Name: nagra.FrontEnd, ServiceName: nagra.ServiceName,
+			Register: api.RegisterGRPC, Codec: api.GRPCCodec(), Refuse: api.RefuseGRPC,
+		}},
+		HTTP: []server.Mount{
+			{Name: nagra.FrontEnd, Patterns: nagra.Patterns, Handler: api.HTTPHandler(), Refuse: api.RefuseHTTP},
+			{Name: widevine.FrontEnd, Patterns: widevine.Patterns, Handler: wv, Refuse: wv.RefuseHTTP, MaxBody: widevine.MaxBody},
+		},
+	})
+}
