@@ -91,31 +91,54 @@ func (t Tenant) policy() issuer.Tenant {
 	return issuer.Tenant{CryptoPeriodSeconds: t.CryptoPeriodSeconds, Horizon: t.Horizon, LicenseBaseURL: t.LicenseBaseURL, DRMNames: t.DRMNames}
 }
 
-// New validates cfg and builds the server with every front-end mounted.
-// Every problem of cfg is reported at once.
-func New(cfg Config) (*server.Server, error) {
-	ic := issuer.Config{Store: cfg.Store, DefaultTenant: cfg.DefaultTenant, Defaults: cfg.Defaults.policy(), Now: cfg.Now, Observer: cfg.Observer}
-	wc := widevine.Config{DefaultSigners: cfg.Defaults.WidevineSigners, Logger: cfg.Logger}
-	if len(cfg.Tenants) > 0 {
-		ic.Tenants = make(map[string]issuer.Tenant, len(cfg.Tenants))
+// Validate reports every problem of c at once, without building anything.
+func (c *Config) Validate() error {
+	ic, wc := c.parts()
+	var errs []error
+	errs = append(errs, ic.Validate(), c.Auth.Validate(), c.TLS.Validate(), c.Limits.Validate())
+	errs = append(errs, widevine.ValidateSigners("defaults", wc.DefaultSigners))
+	for id, s := range wc.Signers {
+		errs = append(errs, widevine.ValidateSigners("tenant "+id, s))
+	}
+	return errors.Join(errs...)
+}
+
+// parts splits c into the issuer's and the Widevine front-end's
+// configuration (Issuer left unset).
+func (c *Config) parts() (issuer.Config, widevine.Config) {
+	ic := issuer.Config{Store: c.Store, DefaultTenant: c.DefaultTenant, Defaults: c.Defaults.policy(), Now: c.Now, Observer: c.Observer}
+	wc := widevine.Config{DefaultSigners: c.Defaults.WidevineSigners, Logger: c.Logger}
+	if len(c.Tenants) > 0 {
+		ic.Tenants = make(map[string]issuer.Tenant, len(c.Tenants))
 		wc.Signers = make(map[string]map[string]widevine.Signer)
 	}
-	for id, t := range cfg.Tenants {
+	for id, t := range c.Tenants {
 		ic.Tenants[id] = t.policy()
 		if len(t.WidevineSigners) > 0 {
 			wc.Signers[id] = t.WidevineSigners
 		}
 	}
-	iss, ierr := issuer.New(ic)
-	if ierr != nil {
-		// Report the front-ends' problems too: validate them with a
-		// placeholder issuer.
-		iss = &issuer.Issuer{}
+	return ic, wc
+}
+
+// New validates cfg and builds the server with every front-end mounted.
+// Every problem of cfg is reported at once.
+func New(cfg Config) (*server.Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	ic, wc := cfg.parts()
+	iss, err := issuer.New(ic)
+	if err != nil {
+		return nil, err
 	}
 	wc.Issuer = iss
-	api, nerr := nagra.New(nagra.Config{Issuer: iss, Auth: cfg.Auth, Logger: cfg.Logger, Now: cfg.Now})
-	wv, werr := widevine.New(wc)
-	if err := errors.Join(ierr, nerr, werr); err != nil {
+	api, err := nagra.New(nagra.Config{Issuer: iss, Auth: cfg.Auth, Logger: cfg.Logger, Now: cfg.Now})
+	if err != nil {
+		return nil, err
+	}
+	wv, err := widevine.New(wc)
+	if err != nil {
 		return nil, err
 	}
 	return server.New(server.Config{

@@ -12,11 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyserver/keyserver/app"
+
 	"github.com/Eyevinn/mp4ff/mp4"
 
+	"github.com/keyserver/keyserver/app/apptest"
 	"github.com/keyserver/keyserver/drm"
-	"github.com/keyserver/keyserver/server"
-	"github.com/keyserver/keyserver/server/servertest"
 	"github.com/keyserver/keyserver/signaling"
 )
 
@@ -61,7 +62,7 @@ type restKey struct {
 func TestRawKey(t *testing.T) {
 	bin := packager(t)
 	keyctl := buildKeyctl(t)
-	env := servertest.Start(t, server.Config{DefaultTenant: "E2E"})
+	env := apptest.Start(t, app.Config{DefaultTenant: "E2E"})
 	const contentID = "e2e-raw-movie"
 
 	// keyctl against the default-tenant route.

@@ -13,12 +13,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyserver/keyserver/app"
+
 	"github.com/Eyevinn/mp4ff/mp4"
 
+	"github.com/keyserver/keyserver/app/apptest"
 	"github.com/keyserver/keyserver/drm"
 	"github.com/keyserver/keyserver/keystore"
-	"github.com/keyserver/keyserver/server"
-	"github.com/keyserver/keyserver/server/servertest"
 	"github.com/keyserver/keyserver/signaling"
 )
 
@@ -29,14 +30,14 @@ const (
 
 // wvEnv starts a server whose default tenant trusts one AES signer and
 // returns it with the signer's key and IV.
-func wvEnv(t *testing.T) (*servertest.Env, []byte, []byte) {
+func wvEnv(t *testing.T) (*apptest.Env, []byte, []byte) {
 	t.Helper()
 	key, iv := make([]byte, 32), make([]byte, 16)
 	_, _ = rand.Read(key)
 	_, _ = rand.Read(iv)
-	env := servertest.Start(t, server.Config{
+	env := apptest.Start(t, app.Config{
 		DefaultTenant: wvTenant,
-		Defaults: server.Tenant{WidevineSigners: map[string]server.WidevineSigner{
+		Defaults: app.Tenant{WidevineSigners: map[string]app.WidevineSigner{
 			wvSigner: {AESKey: key, AESIV: iv},
 		}},
 	})
@@ -189,7 +190,7 @@ type liveRun struct {
 // clip spans 4 crypto periods.
 const livePeriod = 2
 
-func packageLive(t *testing.T, bin string, env *servertest.Env, key, iv []byte, contentID string) liveRun {
+func packageLive(t *testing.T, bin string, env *apptest.Env, key, iv []byte, contentID string) liveRun {
 	t.Helper()
 	dir := t.TempDir()
 	clip, _ := filepath.Abs(clipPath)

@@ -69,7 +69,7 @@ type GRPCService struct {
 // validate reports every problem of c at once.
 func (c *Config) validate() error {
 	var errs []error
-	errs = append(errs, c.TLS.validate(), c.Limits.validate())
+	errs = append(errs, c.TLS.Validate(), c.Limits.Validate())
 	codecs := 0
 	for i, g := range c.GRPC {
 		if g.ServiceName == "" || g.Register == nil || g.Refuse == nil {

@@ -89,7 +89,8 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
-func (l Limits) validate() error {
+// Validate reports negative limits.
+func (l Limits) Validate() error {
 	if l.MaxBodyBytes < 0 || l.MaxMessageBytes < 0 || l.MaxInFlight < 0 || l.RequestTimeout < 0 ||
 		l.ReadHeaderTimeout < 0 || l.ReadTimeout < 0 || l.IdleTimeout < 0 {
 		return errors.New("server: config: limits must not be negative")

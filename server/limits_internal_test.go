@@ -6,10 +6,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"google.golang.org/grpc"
-
-	keyserverv1 "github.com/keyserver/keyserver/gen/keyserver/v1"
 )
 
 type testValueKey struct{}
@@ -95,44 +91,69 @@ func TestDeadlineCtx(t *testing.T) {
 func TestDeadlineCtx_Concurrent(t *testing.T) {
 	c := &deadlineCtx{Context: context.Background(), deadline: time.Now().Add(time.Hour)}
 	var wg sync.WaitGroup
-	for range 8 {
+	errs := make([]error, 8)
+	for i := range errs {
 		wg.Go(func() {
 			_ = c.Err()
 			ch := c.Done()
 			c.end()
-			<-ch
+			<-ch // closed by any end
+			errs[i] = c.Err()
 		})
 	}
 	wg.Wait()
+	for i, err := range errs {
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("goroutine %d: Err after end and Done = %v, want Canceled", i, err)
+		}
+	}
+	select {
+	case <-c.Done():
+	default:
+		t.Error("Done is not closed after end")
+	}
 }
 
-// TestLimitInterceptor_Deadline: a key request runs under RequestTimeout,
-// or under the client's deadline when that is shorter; the context ends
-// with the request.
-func TestLimitInterceptor_Deadline(t *testing.T) {
-	s := &Server{limit: newLimiter(Limits{MaxInFlight: 1, RequestTimeout: time.Minute})}
-	info := &grpc.UnaryServerInfo{FullMethod: keyserverv1.KeyService_GetKeyAndSignalization_FullMethodName}
-	var seen context.Context
-	handler := func(ctx context.Context, _ any) (any, error) { seen = ctx; return nil, nil }
-
+// TestLimiter_Deadline: a request runs under RequestTimeout, or under
+// the client's deadline when that is shorter; the context ends with the
+// request.
+func TestLimiter_Deadline(t *testing.T) {
+	l := newLimiter(Limits{MaxInFlight: 1, RequestTimeout: time.Minute})
 	before := time.Now()
-	if _, err := s.limitInterceptor(context.Background(), nil, info, handler); err != nil {
-		t.Fatal(err)
-	}
+	seen, end := l.withDeadline(context.Background())
 	d, ok := seen.Deadline()
 	if !ok || d.Before(before.Add(time.Minute)) || d.After(time.Now().Add(time.Minute)) {
 		t.Errorf("deadline %v (%v), want RequestTimeout from the call", d, ok)
 	}
+	end()
 	if !errors.Is(seen.Err(), context.Canceled) {
 		t.Errorf("after the request: Err %v, want Canceled", seen.Err())
 	}
 
 	short, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	if _, err := s.limitInterceptor(short, nil, info, handler); err != nil {
-		t.Fatal(err)
+	got, end := l.withDeadline(short)
+	end()
+	if got != short {
+		t.Errorf("with a shorter client deadline the handler got %v, want the client's context", got)
 	}
-	if seen != short {
-		t.Errorf("with a shorter client deadline the handler got %v, want the client's context", seen)
+}
+
+// TestLimiter_Bound: MaxInFlight slots, then refusals, until one is
+// released.
+func TestLimiter_Bound(t *testing.T) {
+	l := newLimiter(Limits{MaxInFlight: 2})
+	if !l.acquire() || !l.acquire() {
+		t.Fatal("the first two acquisitions failed")
+	}
+	if l.acquire() {
+		t.Fatal("a third acquisition passed MaxInFlight 2")
+	}
+	if b := l.busy(); b.Msg != "server busy: 2 requests in flight, retry later" {
+		t.Errorf("busy message %q", b.Msg)
+	}
+	l.release()
+	if !l.acquire() {
+		t.Fatal("no slot after a release")
 	}
 }

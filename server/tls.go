@@ -20,7 +20,8 @@ type TLS struct {
 // Enabled reports whether the listeners serve TLS.
 func (t *TLS) Enabled() bool { return t.Certificate != nil }
 
-func (t *TLS) validate() error {
+// Validate reports a TLS configuration that cannot serve.
+func (t *TLS) Validate() error {
 	if t.Certificate == nil {
 		if t.ClientCAs != nil {
 			return errors.New("server: config: tls: client CAs need a server certificate")

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyserver/keyserver/app"
+
 	"go.yaml.in/yaml/v3"
 
 	"github.com/keyserver/keyserver/keystore"
@@ -48,7 +50,7 @@ type options struct {
 	gatewayCertFile string
 	gatewayKeyFile  string
 	// Limits (server/limits.go); zero means the server's default.
-	limits server.Limits
+	limits app.Limits
 }
 
 func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
@@ -132,10 +134,10 @@ func applyGCPercent(o *options, getenv func(string) string) int {
 
 // fileConfig is the YAML configuration file.
 type fileConfig struct {
-	DefaultTenant string                   `yaml:"defaultTenant"`
-	Defaults      server.Tenant            `yaml:"defaults"`
-	Tenants       map[string]server.Tenant `yaml:"tenants"`
-	Auth          fileAuth                 `yaml:"auth"`
+	DefaultTenant string                `yaml:"defaultTenant"`
+	Defaults      app.Tenant            `yaml:"defaults"`
+	Tenants       map[string]app.Tenant `yaml:"tenants"`
+	Auth          fileAuth              `yaml:"auth"`
 }
 
 func loadConfig(path string) (*fileConfig, error) {
@@ -281,7 +283,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}()
 
-	cfg := server.Config{
+	cfg := app.Config{
 		Store:         store,
 		Logger:        log,
 		DefaultTenant: o.defaultTenant,
@@ -294,7 +296,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if fc.DefaultTenant != "" {
 		cfg.DefaultTenant = fc.DefaultTenant
 	}
-	srv, err := server.New(cfg)
+	srv, err := app.New(cfg)
 	if err != nil {
 		return err
 	}

@@ -15,9 +15,9 @@ import (
 	"strings"
 	"time"
 
-	"go.yaml.in/yaml/v3"
+	"github.com/keyserver/keyserver/app"
 
-	"github.com/keyserver/keyserver/server"
+	"go.yaml.in/yaml/v3"
 )
 
 // fileAuth is the config file's auth section.
@@ -87,9 +87,9 @@ func hasKey(m *yaml.Node, key string) bool {
 }
 
 // buildAuth turns the mode flag, the config's auth section and the
-// credentials file into server.Auth.
-func buildAuth(o *options, fa fileAuth) (server.Auth, error) {
-	var a server.Auth
+// credentials file into app.Auth.
+func buildAuth(o *options, fa fileAuth) (app.Auth, error) {
+	var a app.Auth
 	switch o.authMode {
 	case "required":
 		a.Required = true
@@ -103,7 +103,7 @@ func buildAuth(o *options, fa fileAuth) (server.Auth, error) {
 			return a, fmt.Errorf("config: auth.leeway: %q is not a non-negative duration", fa.Leeway)
 		}
 		if d == 0 {
-			d = -1 // server.Auth: negative means no leeway
+			d = -1 // app.Auth: negative means no leeway
 		}
 		a.Leeway = d
 	}
@@ -122,14 +122,14 @@ func buildAuth(o *options, fa fileAuth) (server.Auth, error) {
 			errs = append(errs, fmt.Errorf("credentials[%d] (credentialId %q): signingKey is not standard base64", i, c.CredentialID))
 			continue
 		}
-		a.Credentials = append(a.Credentials, server.Credential{ID: c.CredentialID, Tenant: c.TenantID, SigningKey: key, Privileges: c.Privilege})
+		a.Credentials = append(a.Credentials, app.Credential{ID: c.CredentialID, Tenant: c.TenantID, SigningKey: key, Privileges: c.Privilege})
 	}
 	return a, errors.Join(errs...)
 }
 
 // buildTLS loads the TLS files.
-func buildTLS(o *options) (server.TLS, error) {
-	var t server.TLS
+func buildTLS(o *options) (app.TLS, error) {
+	var t app.TLS
 	if (o.tlsCertFile == "") != (o.tlsKeyFile == "") {
 		return t, errors.New("--tls-cert-file and --tls-key-file go together")
 	}

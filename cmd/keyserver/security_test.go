@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyserver/keyserver/server/servertest/testcert"
+	"github.com/keyserver/keyserver/internal/testcert"
 )
 
 // hs256 mints an AuthN token by hand (independent of the server's JWT

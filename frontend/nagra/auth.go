@@ -63,7 +63,8 @@ type Credential struct {
 // hash size.
 const minSigningKeyBytes = 32
 
-func (a *Auth) validate() error {
+// Validate reports every problem of the credentials at once.
+func (a *Auth) Validate() error {
 	var errs []error
 	seen := map[string]bool{}
 	for i, c := range a.Credentials {

@@ -5,28 +5,39 @@ import (
 	"crypto/rand"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
 
 	keyserverv1 "github.com/keyserver/keyserver/gen/keyserver/v1"
+	"github.com/keyserver/keyserver/issuer"
 	"github.com/keyserver/keyserver/keystore"
 )
 
 // The hit path in process, without transport: for `go test -bench Hit
 // -cpuprofile` (BENCHMARKS.md). keybench measures the whole server.
 
-func benchService(b *testing.B) *keyService {
-	b.Helper()
+func benchService(b *testing.B) *API { return newTestAPI(b, "BENCH") }
+
+// newTestAPI returns an API over an issuer over a fresh store in a temp
+// dir, with defaultTenant.
+func newTestAPI(tb testing.TB, defaultTenant string) *API {
+	tb.Helper()
 	var mk [32]byte
 	_, _ = rand.Read(mk[:])
-	st, err := keystore.Open(filepath.Join(b.TempDir(), "keys.db"), &keystore.Options{MasterKey: mk})
+	st, err := keystore.Open(filepath.Join(tb.TempDir(), "keys.db"), &keystore.Options{MasterKey: mk})
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	b.Cleanup(func() { _ = st.Close() })
-	cfg := &Config{Store: st, DefaultTenant: "BENCH"}
-	return &keyService{cfg: cfg, now: time.Now}
+	tb.Cleanup(func() { _ = st.Close() })
+	iss, err := issuer.New(issuer.Config{Store: st, DefaultTenant: defaultTenant})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	a, err := New(Config{Issuer: iss})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return a
 }
 
 func hitRequest(content string) *keyserverv1.GetKeyAndSignalizationRequest {
@@ -76,7 +87,7 @@ func BenchmarkHit_JSON(b *testing.B) {
 	b.Run("cached", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := marshalKeyResponse(make([]byte, 0, 4096), resp, &s.sigs); err != nil {
+			if _, err := marshalKeyResponse(make([]byte, 0, 4096), resp, &s.index); err != nil {
 				b.Fatal(err)
 			}
 		}

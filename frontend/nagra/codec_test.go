@@ -3,31 +3,20 @@ package nagra
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"path/filepath"
 	"testing"
-	"time"
 
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
 
 	keyserverv1 "github.com/keyserver/keyserver/gen/keyserver/v1"
-	"github.com/keyserver/keyserver/keystore"
 )
 
 // TestSigCodec_SameAsProto: the codec's encoding of real answers
 // (cached entries, uncached entries, no contentKey, an error message) is
 // byte-identical to proto.Marshal's and decodes to an equal message.
 func TestSigCodec_SameAsProto(t *testing.T) {
-	var mk [32]byte
-	_, _ = rand.Read(mk[:])
-	st, err := keystore.Open(filepath.Join(t.TempDir(), "keys.db"), &keystore.Options{MasterKey: mk})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	ks := &keyService{cfg: &Config{Store: st, DefaultTenant: "T"}, now: time.Now}
-	codec := newSigCodec(&ks.sigs)
+	ks := newTestAPI(t, "T")
+	codec := newSigCodec(&ks.index)
 
 	reqs := []*keyserverv1.GetKeyAndSignalizationRequest{
 		{DrmContent: &keyserverv1.DrmContent{DrmContentId: "vod <&> ü", Profile: &keyserverv1.Profile{DistributionMode: keyserverv1.DistributionMode_VOD}}},
@@ -35,7 +24,7 @@ func TestSigCodec_SameAsProto(t *testing.T) {
 	}
 	var answers []*keyserverv1.GetKeyAndSignalizationResponse
 	for _, req := range reqs {
-		for range 2 { // first builds the entries, second caches them (sigCache.admit)
+		for range 2 { // first builds the entries, second caches them (the issuer's admit)
 			resp, err := ks.GetKeyAndSignalization(context.Background(), req)
 			if err != nil {
 				t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	keyserverv1 "github.com/keyserver/keyserver/gen/keyserver/v1"
+	"github.com/keyserver/keyserver/issuer"
 )
 
 // FuzzRequestJSON feeds arbitrary bodies through the REST decoding
@@ -58,15 +59,15 @@ func FuzzRequestJSON(f *testing.F) {
 			return
 		}
 		// Accepted: a content id XML and HLS can carry, known outputs.
-		if kr.contentID == "" || len(kr.contentID) > maxContentIDBytes || !utf8.ValidString(kr.contentID) {
-			t.Fatalf("accepted content id %q", kr.contentID)
+		if kr.ContentID == "" || len(kr.ContentID) > issuer.MaxContentIDBytes || !utf8.ValidString(kr.ContentID) {
+			t.Fatalf("accepted content id %q", kr.ContentID)
 		}
-		for _, r := range kr.contentID {
+		for _, r := range kr.ContentID {
 			if r < 0x20 || r == 0x7f || r == utf8.RuneError && !bytes.Contains(body, []byte("\uFFFD")) && !bytes.Contains(bytes.ToLower(body), []byte(`\ufffd`)) {
-				t.Fatalf("accepted content id %q", kr.contentID)
+				t.Fatalf("accepted content id %q", kr.ContentID)
 			}
 		}
-		if len(kr.outputs) == 0 {
+		if len(kr.Outputs) == 0 {
 			t.Fatal("accepted request with no signaling output")
 		}
 	})

@@ -47,8 +47,9 @@ func TestMarshalKeyResponse_MatchesProtojson(t *testing.T) {
 		// set's JSON.
 		if len(msg.DrmSignalization) > 0 {
 			t.Run(name+" cached", func(t *testing.T) {
-				var c sigCache
-				set := c.put(&sigSetKey{tenant: name}, newSigSet(msg.DrmSignalization))
+				var c setIndex
+				set := newSigSet(msg.DrmSignalization)
+				c.add(set)
 				cached := proto.Clone(msg).(*keyserverv1.GetKeyAndSignalizationResponse)
 				cached.DrmSignalization = set.entries
 				for range 2 { // builds the set's JSON, then reuses it
@@ -72,7 +73,7 @@ func TestMarshalKeyResponse_MatchesProtojson(t *testing.T) {
 }
 
 // checkKeyResponseJSON compares marshalKeyResponse's JSON of msg with protojson's.
-func checkKeyResponseJSON(t *testing.T, msg *keyserverv1.GetKeyAndSignalizationResponse, sigs *sigCache) {
+func checkKeyResponseJSON(t *testing.T, msg *keyserverv1.GetKeyAndSignalizationResponse, sigs *setIndex) {
 	t.Helper()
 	ref := protojson.MarshalOptions{UseProtoNames: false, EmitUnpopulated: false}
 	got, err := keyResponseJSON(msg, sigs)
@@ -110,13 +111,15 @@ func TestMarshalKeyResponse_InvalidUTF8(t *testing.T) {
 		t.Fatal("marshalKeyResponse accepted invalid UTF-8")
 	}
 	// Also in a cached set's entries.
-	var c sigCache
+	var c setIndex
 	bad := []*keyserverv1.DrmSignalization{{Format: &keyserverv1.DrmSignalization_Hls{Hls: &keyserverv1.HlsSignalization{ExtXKey: "bad \xff"}}}}
-	set := c.put(&sigSetKey{}, newSigSet(bad))
+	set := newSigSet(bad)
+	c.add(set)
 	if _, err := marshalKeyResponse(nil, &keyserverv1.GetKeyAndSignalizationResponse{DrmSignalization: set.entries}, &c); err == nil {
 		t.Fatal("marshalKeyResponse accepted invalid UTF-8 in a cached set")
 	}
-	set2 := c.put(&sigSetKey{tenant: "2"}, newSigSet(bad))
+	set2 := newSigSet(bad)
+	c.add(set2)
 	for range 2 { // the set's first answer, then its kept outcome
 		if _, err := keyResponseJSON(&keyserverv1.GetKeyAndSignalizationResponse{DrmSignalization: set2.entries}, &c); err == nil {
 			t.Fatal("keyResponseJSON accepted invalid UTF-8 in a cached set")

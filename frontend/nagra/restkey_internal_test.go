@@ -61,7 +61,7 @@ func (s *recordingKeyService) last(t *testing.T) seenCall {
 // Grpc-Timeout or TE header to the generated handler.
 func TestKeyRoute_ServesOrHandsOver(t *testing.T) {
 	svc := &recordingKeyService{}
-	mux, err := newRESTMux(t.Context(), &sigCache{}, svc)
+	mux, err := newRESTMux(t.Context(), &setIndex{}, svc)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,7 +64,7 @@ func New(cfg Config) (*API, error) {
 	if cfg.Issuer == nil {
 		return nil, errors.New("nagra: config: Issuer is required")
 	}
-	if err := cfg.Auth.validate(); err != nil {
+	if err := cfg.Auth.Validate(); err != nil {
 		return nil, err
 	}
 	if cfg.Logger == nil {

@@ -1,4 +1,4 @@
-package server_test
+package app_test
 
 import (
 	"bytes"
@@ -12,14 +12,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyserver/keyserver/app"
+
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/keyserver/keyserver/app/apptest"
 	keyserverv1 "github.com/keyserver/keyserver/gen/keyserver/v1"
 	"github.com/keyserver/keyserver/keystore"
 	"github.com/keyserver/keyserver/server"
-	"github.com/keyserver/keyserver/server/servertest"
 )
 
 // gatedStore is the real bbolt store behind a gate: GetOrCreate announces
@@ -79,8 +81,8 @@ func TestLimits_Flood(t *testing.T) {
 	const bound, flood = 4, 64
 	g := openGated(t)
 	clk := &clock{t: t0}
-	env := servertest.Start(t, server.Config{Store: g, DefaultTenant: "NAG0000", Now: clk.Now,
-		Limits: server.Limits{MaxInFlight: bound}})
+	env := apptest.Start(t, app.Config{Store: g, DefaultTenant: "NAG0000", Now: clk.Now,
+		Limits: app.Limits{MaxInFlight: bound}})
 
 	held := make(chan result, bound)
 	for i := 0; i < bound; i++ {
@@ -148,8 +150,8 @@ func TestLimits_Flood(t *testing.T) {
 // stores nothing.
 func TestLimits_RequestDeadline(t *testing.T) {
 	g := openGated(t)
-	env := servertest.Start(t, server.Config{Store: g, DefaultTenant: "NAG0000",
-		Limits: server.Limits{RequestTimeout: 50 * time.Millisecond}})
+	env := apptest.Start(t, app.Config{Store: g, DefaultTenant: "NAG0000",
+		Limits: app.Limits{RequestTimeout: 50 * time.Millisecond}})
 	_, err := env.Client.GetKeyAndSignalization(context.Background(),
 		&keyserverv1.GetKeyAndSignalizationRequest{TenantId: "NAG0000", DrmContent: newReq("slow", vod, 0).DrmContent})
 	if status.Code(err) != codes.DeadlineExceeded {
@@ -198,7 +200,7 @@ func TestLimits_MessageSize(t *testing.T) {
 }
 
 func TestLimits_Validate(t *testing.T) {
-	_, err := server.New(server.Config{Store: openGated(t), Limits: server.Limits{MaxInFlight: -1}})
+	_, err := app.New(app.Config{Store: openGated(t), Limits: app.Limits{MaxInFlight: -1}})
 	if err == nil || !strings.Contains(err.Error(), "limits") {
 		t.Errorf("negative limit: %v", err)
 	}

@@ -1,4 +1,4 @@
-package nagra_test
+package app_test
 
 import (
 	"bytes"
@@ -9,11 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyserver/keyserver/app/apptest"
 	keyserverv1 "github.com/keyserver/keyserver/gen/keyserver/v1"
-	"github.com/keyserver/keyserver/server/servertest"
 )
 
-func assertStoreEmpty(t *testing.T, env *servertest.Env, tenant string) {
+func assertStoreEmpty(t *testing.T, env *apptest.Env, tenant string) {
 	t.Helper()
 	recs, err := env.Store.Records(context.Background(), tenant)
 	if err != nil {

@@ -1,4 +1,4 @@
-package server_test
+package app_test
 
 import (
 	"bytes"
@@ -7,13 +7,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyserver/keyserver/app"
+
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/keyserver/keyserver/app/apptest"
 	keyserverv1 "github.com/keyserver/keyserver/gen/keyserver/v1"
-	"github.com/keyserver/keyserver/server"
-	"github.com/keyserver/keyserver/server/servertest"
 )
 
 // TestGRPC_NoFlowControlPings: the gRPC server runs with static
@@ -22,7 +23,7 @@ import (
 // with a PING (and a WINDOW_UPDATE) per request. Spoken over a raw HTTP/2
 // connection so that every frame the server sends is seen.
 func TestGRPC_NoFlowControlPings(t *testing.T) {
-	env := servertest.Start(t, server.Config{})
+	env := apptest.Start(t, app.Config{})
 	conn, err := net.Dial("tcp", env.GRPCAddr)
 	if err != nil {
 		t.Fatal(err)

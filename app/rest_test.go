@@ -1,4 +1,4 @@
-package nagra_test
+package app_test
 
 import (
 	"net/http"

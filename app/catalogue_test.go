@@ -1,4 +1,4 @@
-package nagra_test
+package app_test
 
 import (
 	"bytes"
@@ -16,8 +16,8 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/keyserver/keyserver/app/apptest"
 	keyserverv1 "github.com/keyserver/keyserver/gen/keyserver/v1"
-	"github.com/keyserver/keyserver/server/servertest"
 )
 
 // badCase is one malformed or hostile request of the catalogue. A case
@@ -246,7 +246,7 @@ func TestBadInputCatalogue(t *testing.T) {
 	}
 }
 
-func catalogueGRPC(t *testing.T, env *servertest.Env, c badCase) result {
+func catalogueGRPC(t *testing.T, env *apptest.Env, c badCase) result {
 	t.Helper()
 	req := cloneReq(c.req)
 	req.TenantId = c.tenant
@@ -275,7 +275,7 @@ func cloneReq(r *keyserverv1.GetKeyAndSignalizationRequest) *keyserverv1.GetKeyA
 	return proto.Clone(r).(*keyserverv1.GetKeyAndSignalizationRequest)
 }
 
-func catalogueREST(t *testing.T, env *servertest.Env, c badCase) result {
+func catalogueREST(t *testing.T, env *apptest.Env, c badCase) result {
 	t.Helper()
 	body := c.body
 	if c.req != nil {

@@ -1,12 +1,13 @@
-package server_test
+package app_test
 
 import (
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/keyserver/keyserver/app"
+
 	"github.com/keyserver/keyserver/keystore"
-	"github.com/keyserver/keyserver/server"
 )
 
 // TestLicenseBaseURL: licenseBaseUrl must be an absolute http(s) URL short
@@ -19,7 +20,7 @@ func TestLicenseBaseURL(t *testing.T) {
 	}
 	t.Cleanup(func() { store.Close() })
 	for _, good := range []string{"https://lic.example.com", "http://10.0.0.1:8080/NAG0000/", "https://x/" + strings.Repeat("a", 1014)} {
-		c := server.Config{Store: store, Tenants: map[string]server.Tenant{"NAG0001": {LicenseBaseURL: good}}}
+		c := app.Config{Store: store, Tenants: map[string]app.Tenant{"NAG0001": {LicenseBaseURL: good}}}
 		if err := c.Validate(); err != nil {
 			t.Errorf("%.40q: %v", good, err)
 		}
@@ -35,7 +36,7 @@ func TestLicenseBaseURL(t *testing.T) {
 		"https://lic.example.com/%zz",
 		"https://x/" + strings.Repeat("a", 1015),
 	} {
-		c := server.Config{Store: store, Tenants: map[string]server.Tenant{"NAG0001": {LicenseBaseURL: bad}}}
+		c := app.Config{Store: store, Tenants: map[string]app.Tenant{"NAG0001": {LicenseBaseURL: bad}}}
 		err = c.Validate()
 		if err == nil || !strings.Contains(err.Error(), "tenant NAG0001: licenseBaseUrl") {
 			t.Errorf("%.40q: Validate = %v, want an error naming tenant NAG0001's licenseBaseUrl", bad, err)

@@ -1,4 +1,4 @@
-package server_test
+package app_test
 
 import (
 	"context"
@@ -8,20 +8,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyserver/keyserver/app"
+
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/keyserver/keyserver/app/apptest"
 	keyserverv1 "github.com/keyserver/keyserver/gen/keyserver/v1"
-	"github.com/keyserver/keyserver/server"
-	"github.com/keyserver/keyserver/server/servertest"
-	"github.com/keyserver/keyserver/server/servertest/testcert"
+	"github.com/keyserver/keyserver/internal/testcert"
 )
 
 // bothWork asserts that a key request succeeds over gRPC and over REST.
-func bothWork(t *testing.T, env *servertest.Env) {
+func bothWork(t *testing.T, env *apptest.Env) {
 	t.Helper()
 	for _, tr := range transports {
 		mustOK(t, tr.call(t, env, "NAG0000", newReq("tls-"+tr.name, keyserverv1.DistributionMode_VOD, 0, "WV")))
@@ -30,7 +31,7 @@ func bothWork(t *testing.T, env *servertest.Env) {
 
 // refused asserts that a client with tlsCfg gets nowhere on either
 // listener: no answer over gRPC, no HTTP response over REST.
-func refused(t *testing.T, env *servertest.Env, tlsCfg *tls.Config) {
+func refused(t *testing.T, env *apptest.Env, tlsCfg *tls.Config) {
 	t.Helper()
 	conn, err := grpc.NewClient(env.GRPCAddr, grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)))
 	if err != nil {
@@ -55,8 +56,8 @@ func refused(t *testing.T, env *servertest.Env, tlsCfg *tls.Config) {
 func TestTLS(t *testing.T) {
 	ca := testcert.NewCA(t, "server CA")
 	cert := ca.Issue(t, "keyserver", testcert.Server)
-	env := servertest.Start(t, server.Config{DefaultTenant: "NAG0000", TLS: server.TLS{Certificate: &cert}},
-		servertest.ClientTLS(&tls.Config{RootCAs: ca.Pool}))
+	env := apptest.Start(t, app.Config{DefaultTenant: "NAG0000", TLS: app.TLS{Certificate: &cert}},
+		apptest.ClientTLS(&tls.Config{RootCAs: ca.Pool}))
 	if !strings.HasPrefix(env.HTTPURL, "https://") {
 		t.Fatalf("HTTPURL %s", env.HTTPURL)
 	}
@@ -90,8 +91,8 @@ func TestMutualTLS(t *testing.T) {
 	// One CA for both sides.
 	srvCert := ca.Issue(t, "keyserver", testcert.Server)
 	client := ca.Issue(t, "packager", testcert.Client)
-	env := servertest.Start(t, server.Config{DefaultTenant: "NAG0000", TLS: server.TLS{Certificate: &srvCert, ClientCAs: ca.Pool}},
-		servertest.ClientTLS(&tls.Config{RootCAs: ca.Pool, Certificates: []tls.Certificate{client}}))
+	env := apptest.Start(t, app.Config{DefaultTenant: "NAG0000", TLS: app.TLS{Certificate: &srvCert, ClientCAs: ca.Pool}},
+		apptest.ClientTLS(&tls.Config{RootCAs: ca.Pool, Certificates: []tls.Certificate{client}}))
 	bothWork(t, env)
 
 	t.Run("no client certificate", func(t *testing.T) {
@@ -122,9 +123,9 @@ func TestMutualTLS_SeparateCAs(t *testing.T) {
 	serverCA, clientCA := testcert.NewCA(t, "server CA"), testcert.NewCA(t, "client CA")
 	srvCert := serverCA.Issue(t, "keyserver", testcert.Server)
 	client := clientCA.Issue(t, "packager", testcert.Client)
-	env := servertest.Start(t, server.Config{DefaultTenant: "NAG0000",
-		TLS: server.TLS{Certificate: &srvCert, ClientCAs: clientCA.Pool}},
-		servertest.ClientTLS(&tls.Config{RootCAs: serverCA.Pool, Certificates: []tls.Certificate{client}}))
+	env := apptest.Start(t, app.Config{DefaultTenant: "NAG0000",
+		TLS: app.TLS{Certificate: &srvCert, ClientCAs: clientCA.Pool}},
+		apptest.ClientTLS(&tls.Config{RootCAs: serverCA.Pool, Certificates: []tls.Certificate{client}}))
 	bothWork(t, env)
 	refused(t, env, &tls.Config{RootCAs: serverCA.Pool, Certificates: []tls.Certificate{serverCA.Issue(t, "wrong CA", testcert.Client)}})
 }

@@ -1,4 +1,4 @@
-package nagra_test
+package app_test
 
 import (
 	"context"
@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyserver/keyserver/app"
+
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -21,9 +23,8 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/keyserver/keyserver/app/apptest"
 	keyserverv1 "github.com/keyserver/keyserver/gen/keyserver/v1"
-	"github.com/keyserver/keyserver/server"
-	"github.com/keyserver/keyserver/server/servertest"
 )
 
 // Tokens in these tests are minted by hand with crypto/hmac (not with the
@@ -57,23 +58,23 @@ func newSigningKey(t *testing.T) []byte {
 // authFixture is a server with three credentials: a good one for NAG0000,
 // a good one for NAG0001, and one of NAG0000 without the CKM privilege.
 type authFixture struct {
-	env                     *servertest.Env
+	env                     *apptest.Env
 	clk                     *clock
 	keyA, keyB, keyNoPriv   []byte
 	credA, credB, credNoPrv string
 }
 
-func startAuth(t *testing.T, required bool, opts ...func(*server.Config)) *authFixture {
+func startAuth(t *testing.T, required bool, opts ...func(*app.Config)) *authFixture {
 	t.Helper()
 	f := &authFixture{clk: &clock{t: t0}, keyA: newSigningKey(t), keyB: newSigningKey(t), keyNoPriv: newSigningKey(t),
 		credA: "482182", credB: "cred-b", credNoPrv: "cred-sms"}
-	cfg := server.Config{
+	cfg := app.Config{
 		DefaultTenant: "NAG0000",
 		Now:           f.clk.Now,
-		Auth: server.Auth{
+		Auth: app.Auth{
 			Required: required,
 			Leeway:   time.Minute,
-			Credentials: []server.Credential{
+			Credentials: []app.Credential{
 				{ID: f.credA, Tenant: "NAG0000", SigningKey: f.keyA, Privileges: []string{"SMS", "CKM"}},
 				{ID: f.credB, Tenant: "NAG0001", SigningKey: f.keyB, Privileges: []string{"CKM"}},
 				{ID: f.credNoPrv, Tenant: "NAG0000", SigningKey: f.keyNoPriv, Privileges: []string{"SMS"}},
@@ -83,7 +84,7 @@ func startAuth(t *testing.T, required bool, opts ...func(*server.Config)) *authF
 	for _, o := range opts {
 		o(&cfg)
 	}
-	f.env = servertest.Start(t, cfg)
+	f.env = apptest.Start(t, cfg)
 	return f
 }
 
@@ -92,7 +93,7 @@ func (f *authFixture) tokenB() string { return mint(f.credB, f.keyB, t0.Add(time
 
 // call sends req to tenant ("" = default tenant) over the transport with
 // the nv-authorizations value token ("" = none) and extra headers.
-func call(t *testing.T, env *servertest.Env, tr string, tenant, token string, req *keyserverv1.GetKeyAndSignalizationRequest, hdr http.Header) result {
+func call(t *testing.T, env *apptest.Env, tr string, tenant, token string, req *keyserverv1.GetKeyAndSignalizationRequest, hdr http.Header) result {
 	t.Helper()
 	if hdr == nil {
 		hdr = http.Header{}
@@ -138,7 +139,7 @@ func call(t *testing.T, env *servertest.Env, tr string, tenant, token string, re
 	return r
 }
 
-func assertNoRecords(t *testing.T, env *servertest.Env, tenants ...string) {
+func assertNoRecords(t *testing.T, env *apptest.Env, tenants ...string) {
 	t.Helper()
 	for _, tn := range tenants {
 		assertStoreEmpty(t, env, tn)
@@ -314,19 +315,19 @@ func TestAuth_ConfigValidation(t *testing.T) {
 	short := make([]byte, 31)
 	cases := []struct {
 		name string
-		auth server.Auth
+		auth app.Auth
 		want string
 	}{
-		{"required without credentials", server.Auth{Required: true}, "at least one credential"},
-		{"short key", server.Auth{Credentials: []server.Credential{{ID: "a", Tenant: "T", SigningKey: short}}}, "at least 32 bytes"},
-		{"bad tenant", server.Auth{Credentials: []server.Credential{{ID: "a", Tenant: "a b", SigningKey: newSigningKey(t)}}}, "tenantId"},
-		{"no id", server.Auth{Credentials: []server.Credential{{Tenant: "T", SigningKey: newSigningKey(t)}}}, "credentialId is required"},
-		{"duplicate id", server.Auth{Credentials: []server.Credential{
+		{"required without credentials", app.Auth{Required: true}, "at least one credential"},
+		{"short key", app.Auth{Credentials: []app.Credential{{ID: "a", Tenant: "T", SigningKey: short}}}, "at least 32 bytes"},
+		{"bad tenant", app.Auth{Credentials: []app.Credential{{ID: "a", Tenant: "a b", SigningKey: newSigningKey(t)}}}, "tenantId"},
+		{"no id", app.Auth{Credentials: []app.Credential{{Tenant: "T", SigningKey: newSigningKey(t)}}}, "credentialId is required"},
+		{"duplicate id", app.Auth{Credentials: []app.Credential{
 			{ID: "a", Tenant: "T", SigningKey: newSigningKey(t)}, {ID: "a", Tenant: "U", SigningKey: newSigningKey(t)}}}, "listed twice"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := server.Config{Auth: tc.auth} // (Store missing too: Validate reports every problem)
+			cfg := app.Config{Auth: tc.auth} // (Store missing too: Validate reports every problem)
 			err := cfg.Validate()
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Validate() = %v, want %q", err, tc.want)

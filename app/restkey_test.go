@@ -1,4 +1,4 @@
-package nagra_test
+package app_test
 
 import (
 	"bytes"
@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/keyserver/keyserver/server"
+	"github.com/keyserver/keyserver/app"
 )
 
 // TestKeyRoute_AnswersAsTheGeneratedHandler sends a corpus of REST key
@@ -17,7 +17,7 @@ import (
 // generated handler (the timeout is years, so it changes nothing else).
 // Both answers must be the same, status, headers and body.
 func TestKeyRoute_AnswersAsTheGeneratedHandler(t *testing.T) {
-	f := startAuth(t, true, func(c *server.Config) { c.Limits.MaxBodyBytes = 1 << 10 })
+	f := startAuth(t, true, func(c *app.Config) { c.Limits.MaxBodyBytes = 1 << 10 })
 	tokA, tokB := f.tokenA(), f.tokenB()
 	const vod = `{"drmContent":{"drmContentId":"d1","profile":{"distributionMode":"VOD"}}}`
 	cases := []struct {

@@ -1,21 +1,22 @@
-package nagra_test
+package app_test
 
 import (
 	"strings"
 	"testing"
 
+	"github.com/keyserver/keyserver/app"
+
+	"github.com/keyserver/keyserver/app/apptest"
 	keyserverv1 "github.com/keyserver/keyserver/gen/keyserver/v1"
-	"github.com/keyserver/keyserver/server"
-	"github.com/keyserver/keyserver/server/servertest"
 )
 
 // TestDRMNames: drmName defaults to Nagra's observed names and follows the
 // per-tenant, then default, configuration.
 func TestDRMNames(t *testing.T) {
-	env := servertest.Start(t, server.Config{
+	env := apptest.Start(t, app.Config{
 		DefaultTenant: "NAG0000",
-		Defaults:      server.Tenant{DRMNames: map[string]string{"FPS": "FAIRPLAY"}},
-		Tenants: map[string]server.Tenant{
+		Defaults:      app.Tenant{DRMNames: map[string]string{"FPS": "FAIRPLAY"}},
+		Tenants: map[string]app.Tenant{
 			"NAG0001": {DRMNames: map[string]string{"prm": "NagraPRM", "WV": "WIDEVINE"}},
 		},
 	})
@@ -45,7 +46,7 @@ func TestDRMNames(t *testing.T) {
 		t.Errorf("listed tenant: %s, want %s", got, want)
 	}
 
-	bad := server.Config{Store: env.Store, Defaults: server.Tenant{DRMNames: map[string]string{"CLEARKEY": "x", "PR": "bad\nname"}}}
+	bad := app.Config{Store: env.Store, Defaults: app.Tenant{DRMNames: map[string]string{"CLEARKEY": "x", "PR": "bad\nname"}}}
 	err := bad.Validate()
 	if err == nil || !strings.Contains(err.Error(), `"CLEARKEY"`) || !strings.Contains(err.Error(), "drmNames[PR]") {
 		t.Errorf("Validate: %v", err)

@@ -1,4 +1,4 @@
-package server_test
+package app_test
 
 import (
 	"bytes"
@@ -11,14 +11,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyserver/keyserver/app"
+
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/keyserver/keyserver/app/apptest"
 	keyserverv1 "github.com/keyserver/keyserver/gen/keyserver/v1"
-	"github.com/keyserver/keyserver/server"
-	"github.com/keyserver/keyserver/server/servertest"
 )
 
 // clock is a settable test clock.
@@ -41,10 +42,10 @@ func (c *clock) Set(t time.Time) {
 
 var t0 = time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
 
-func start(t *testing.T) (*servertest.Env, *clock) {
+func start(t *testing.T) (*apptest.Env, *clock) {
 	t.Helper()
 	clk := &clock{t: t0}
-	env := servertest.Start(t, server.Config{DefaultTenant: "NAG0000", Now: clk.Now})
+	env := apptest.Start(t, app.Config{DefaultTenant: "NAG0000", Now: clk.Now})
 	return env, clk
 }
 
@@ -60,12 +61,12 @@ type result struct {
 
 type transport struct {
 	name string
-	call func(t *testing.T, env *servertest.Env, tenant string, req *keyserverv1.GetKeyAndSignalizationRequest) result
+	call func(t *testing.T, env *apptest.Env, tenant string, req *keyserverv1.GetKeyAndSignalizationRequest) result
 }
 
 var transports = []transport{{"grpc", callGRPC}, {"rest", callREST}}
 
-func callGRPC(t *testing.T, env *servertest.Env, tenant string, req *keyserverv1.GetKeyAndSignalizationRequest) result {
+func callGRPC(t *testing.T, env *apptest.Env, tenant string, req *keyserverv1.GetKeyAndSignalizationRequest) result {
 	t.Helper()
 	req.TenantId = tenant
 	resp, err := env.Client.GetKeyAndSignalization(context.Background(), req)
@@ -85,7 +86,7 @@ func callGRPC(t *testing.T, env *servertest.Env, tenant string, req *keyserverv1
 	return r
 }
 
-func callREST(t *testing.T, env *servertest.Env, tenant string, req *keyserverv1.GetKeyAndSignalizationRequest) result {
+func callREST(t *testing.T, env *apptest.Env, tenant string, req *keyserverv1.GetKeyAndSignalizationRequest) result {
 	t.Helper()
 	req.TenantId = ""
 	body, err := protojson.Marshal(req)
@@ -97,7 +98,7 @@ func callREST(t *testing.T, env *servertest.Env, tenant string, req *keyserverv1
 
 // postJSON posts a raw body to the tenant's route ("" = the default-tenant
 // route) and decodes the answer.
-func postJSON(t *testing.T, env *servertest.Env, tenant, body string, hdr http.Header) result {
+func postJSON(t *testing.T, env *apptest.Env, tenant, body string, hdr http.Header) result {
 	t.Helper()
 	url := env.HTTPURL + "/ckm/v1/keyAndSignalization"
 	if tenant != "" {

@@ -1,4 +1,4 @@
-package server_test
+package app_test
 
 import (
 	"bytes"
@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyserver/keyserver/app"
+
 	"github.com/google/uuid"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
@@ -20,7 +22,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	keyserverv1 "github.com/keyserver/keyserver/gen/keyserver/v1"
-	"github.com/keyserver/keyserver/server"
 )
 
 // logBuffer is a goroutine-safe log sink.
@@ -41,8 +42,8 @@ func (l *logBuffer) String() string {
 	return l.b.String()
 }
 
-func withDebugLog(buf *logBuffer) func(*server.Config) {
-	return func(c *server.Config) {
+func withDebugLog(buf *logBuffer) func(*app.Config) {
+	return func(c *app.Config) {
 		c.Logger = slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 }

@@ -1,4 +1,4 @@
-package widevine_test
+package app_test
 
 import (
 	"bytes"
@@ -23,10 +23,12 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/keyserver/keyserver/app"
+	"github.com/keyserver/keyserver/frontend/widevine"
+
+	"github.com/keyserver/keyserver/app/apptest"
 	"github.com/keyserver/keyserver/drm"
 	"github.com/keyserver/keyserver/keystore"
-	"github.com/keyserver/keyserver/server"
-	"github.com/keyserver/keyserver/server/servertest"
 	"github.com/keyserver/keyserver/signaling"
 )
 
@@ -86,7 +88,7 @@ type wvInner struct {
 
 // wvPost posts an envelope and returns the inner response; the HTTP
 // status must be 200 whatever the protocol status.
-func wvPost(t *testing.T, env *servertest.Env, path string, envelope []byte) wvInner {
+func wvPost(t *testing.T, env *apptest.Env, path string, envelope []byte) wvInner {
 	t.Helper()
 	resp, err := env.HTTP.Post(env.HTTPURL+path, "application/json", bytes.NewReader(envelope))
 	if err != nil {
@@ -159,16 +161,16 @@ func (l *wvLogBuffer) String() string {
 	return l.b.String()
 }
 
-func wvStart(t *testing.T, cfg server.Config) (*servertest.Env, *wvLogBuffer) {
+func wvStart(t *testing.T, cfg app.Config) (*apptest.Env, *wvLogBuffer) {
 	t.Helper()
 	logs := &wvLogBuffer{}
 	cfg.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	return servertest.Start(t, cfg), logs
+	return apptest.Start(t, cfg), logs
 }
 
 func TestWidevineVODKeysPerTrackType(t *testing.T) {
 	cred := newAESCred("packager-1")
-	env, logs := wvStart(t, server.Config{DefaultTenant: "T1", Defaults: server.Tenant{WidevineSigners: map[string]server.WidevineSigner{
+	env, logs := wvStart(t, app.Config{DefaultTenant: "T1", Defaults: app.Tenant{WidevineSigners: map[string]app.WidevineSigner{
 		cred.name: {AESKey: cred.key, AESIV: cred.iv},
 	}}})
 	in := wvPost(t, env, "/widevine/cenc", envelope(t, &cred, wvVOD("movie-1", "CBCS")))
@@ -238,7 +240,7 @@ func TestWidevineVODKeysPerTrackType(t *testing.T) {
 
 func TestWidevineRotationBatchOrderAndReplay(t *testing.T) {
 	cred := newAESCred("live-1")
-	env, _ := wvStart(t, server.Config{DefaultTenant: "T1", Defaults: server.Tenant{WidevineSigners: map[string]server.WidevineSigner{
+	env, _ := wvStart(t, app.Config{DefaultTenant: "T1", Defaults: app.Tenant{WidevineSigners: map[string]app.WidevineSigner{
 		cred.name: {AESKey: cred.key, AESIV: cred.iv},
 	}}})
 	const first, count = 7, 10
@@ -304,17 +306,17 @@ func TestWidevineStatuses(t *testing.T) {
 	}
 	rsaCred := wvCred{name: "rsa-signer", rsa: rk}
 	pemPub := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: mustPKIX(t, &rk.PublicKey)})
-	var pub server.RSAPublicKey
+	var pub widevine.RSAPublicKey
 	if err := pub.UnmarshalText(pemPub); err != nil {
 		t.Fatal(err)
 	}
-	env, _ := wvStart(t, server.Config{
+	env, _ := wvStart(t, app.Config{
 		DefaultTenant: "A",
-		Defaults: server.Tenant{WidevineSigners: map[string]server.WidevineSigner{
+		Defaults: app.Tenant{WidevineSigners: map[string]app.WidevineSigner{
 			good.name:    {AESKey: good.key, AESIV: good.iv},
 			rsaCred.name: {RSAPublicKey: &pub},
 		}},
-		Tenants: map[string]server.Tenant{"B": {WidevineSigners: map[string]server.WidevineSigner{
+		Tenants: map[string]app.Tenant{"B": {WidevineSigners: map[string]app.WidevineSigner{
 			other.name: {AESKey: other.key, AESIV: other.iv},
 		}}},
 	})
@@ -392,7 +394,7 @@ func TestWidevineStoreUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 	cred := newAESCred("p")
-	env, logs := wvStart(t, server.Config{Store: st, DefaultTenant: "A", Defaults: server.Tenant{WidevineSigners: map[string]server.WidevineSigner{
+	env, logs := wvStart(t, app.Config{Store: st, DefaultTenant: "A", Defaults: app.Tenant{WidevineSigners: map[string]app.WidevineSigner{
 		cred.name: {AESKey: cred.key, AESIV: cred.iv},
 	}}})
 	if err := st.Close(); err != nil {
@@ -417,19 +419,19 @@ func TestWidevineSignerConfigValidation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, s := range map[string]server.WidevineSigner{
+	for name, s := range map[string]app.WidevineSigner{
 		"aesKey is 15 bytes": {AESKey: make([]byte, 15), AESIV: make([]byte, 16)},
 		"aesIv is 8 bytes":   {AESKey: make([]byte, 32), AESIV: make([]byte, 8)},
 		"needs aesKey":       {},
-		"1024 bits":          {RSAPublicKey: &server.RSAPublicKey{PublicKey: &small.PublicKey}},
+		"1024 bits":          {RSAPublicKey: &widevine.RSAPublicKey{PublicKey: &small.PublicKey}},
 	} {
-		cfg := server.Config{Store: st, Tenants: map[string]server.Tenant{"X": {WidevineSigners: map[string]server.WidevineSigner{"s": s}}}}
+		cfg := app.Config{Store: st, Tenants: map[string]app.Tenant{"X": {WidevineSigners: map[string]app.WidevineSigner{"s": s}}}}
 		err := cfg.Validate()
 		if err == nil || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), `widevineSigners["s"]`) {
 			t.Errorf("%s: Validate() = %v", name, err)
 		}
 	}
-	var h server.HexBytes
+	var h widevine.HexBytes
 	if err := h.UnmarshalText([]byte("zz")); err == nil {
 		t.Error("HexBytes accepted zz")
 	}

@@ -1,6 +1,6 @@
 // Package servertest starts a whole key server in-process for tests: a real
 // bbolt file in a temp dir, real gRPC and HTTP listeners on 127.0.0.1:0.
-package servertest
+package apptest
 
 import (
 	"context"
@@ -12,19 +12,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyserver/keyserver/app"
+
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	keyserverv1 "github.com/keyserver/keyserver/gen/keyserver/v1"
 	"github.com/keyserver/keyserver/keystore"
-	"github.com/keyserver/keyserver/server"
 )
 
 // Env is a running server and clients for it.
 type Env struct {
 	t         *testing.T
-	Config    server.Config // as passed to server.New (Store filled in)
+	Config    app.Config // as passed to server.New (Store filled in)
 	StorePath string
 	MasterKey [32]byte
 	Store     *keystore.Bolt
@@ -53,14 +54,14 @@ func ClientTLS(c *tls.Config) Option {
 // Start starts a server with cfg (Store is opened by Start when nil and
 // closed at cleanup). The server stops at test cleanup; the store's
 // consistency check runs before it closes.
-func Start(t *testing.T, cfg server.Config, opts ...Option) *Env {
+func Start(t *testing.T, cfg app.Config, opts ...Option) *Env {
 	t.Helper()
 	e := &Env{t: t, Config: cfg, HTTP: &http.Client{Timeout: 30 * time.Second}}
 	for _, o := range opts {
 		o(e)
 	}
 	if cfg.TLS.Enabled() != (e.ClientTLS != nil) {
-		t.Fatal("servertest: a server with TLS needs the ClientTLS option, and only then")
+		t.Fatal("apptest: a server with TLS needs the ClientTLS option, and only then")
 	}
 	if e.ClientTLS != nil {
 		e.HTTP.Transport = &http.Transport{TLSClientConfig: e.ClientTLS.Clone()}
@@ -79,7 +80,7 @@ func (e *Env) openStore() {
 	e.t.Helper()
 	st, err := keystore.Open(e.StorePath, &keystore.Options{MasterKey: e.MasterKey})
 	if err != nil {
-		e.t.Fatalf("servertest: open store: %v", err)
+		e.t.Fatalf("apptest: open store: %v", err)
 	}
 	e.Store = st
 	e.Config.Store = st
@@ -87,9 +88,9 @@ func (e *Env) openStore() {
 
 func (e *Env) start() {
 	e.t.Helper()
-	srv, err := server.New(e.Config)
+	srv, err := app.New(e.Config)
 	if err != nil {
-		e.t.Fatalf("servertest: %v", err)
+		e.t.Fatalf("apptest: %v", err)
 	}
 	gl, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -125,15 +126,15 @@ func (e *Env) stop() {
 	e.Conn.Close()
 	e.cancel()
 	if err := <-e.done; err != nil {
-		e.t.Errorf("servertest: serve: %v", err)
+		e.t.Errorf("apptest: serve: %v", err)
 	}
 	e.cancel = nil
 	if e.StorePath != "" && e.Store != nil {
 		if err := e.Store.Check(); err != nil {
-			e.t.Errorf("servertest: store check: %v", err)
+			e.t.Errorf("apptest: store check: %v", err)
 		}
 		if err := e.Store.Close(); err != nil {
-			e.t.Errorf("servertest: store close: %v", err)
+			e.t.Errorf("apptest: store close: %v", err)
 		}
 		e.Store = nil
 	}
@@ -144,7 +145,7 @@ func (e *Env) stop() {
 func (e *Env) Restart() {
 	e.t.Helper()
 	if e.StorePath == "" {
-		e.t.Fatal("servertest: Restart needs a store opened by Start")
+		e.t.Fatal("apptest: Restart needs a store opened by Start")
 	}
 	e.stop()
 	e.openStore()
