@@ -1,19 +1,17 @@
 package app_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
-	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/keyserver/keyserver/app"
+	"github.com/keyserver/keyserver/internal/testkit"
 
 	"github.com/google/uuid"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -24,28 +22,8 @@ import (
 	keyserverv1 "github.com/keyserver/keyserver/gen/keyserver/v1"
 )
 
-// logBuffer is a goroutine-safe log sink.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func withDebugLog(buf *logBuffer) func(*app.Config) {
-	return func(c *app.Config) {
-		c.Logger = slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
+func withDebugLog(buf *testkit.LogSink) func(*app.Config) {
+	return func(c *app.Config) { c.Logger = buf.TextLogger() }
 }
 
 // encodings are the ways a secret could show up in a log.
@@ -65,7 +43,7 @@ func encodings(raw []byte) []string {
 // on, and checks that no token, signing key, content key or IV is in the
 // captured log.
 func TestLogging_NoSecrets(t *testing.T) {
-	var logs logBuffer
+	var logs testkit.LogSink
 	f := startAuth(t, true, withDebugLog(&logs))
 	var secrets []string
 	secret := func(raw []byte) { secrets = append(secrets, encodings(raw)...) }
@@ -122,12 +100,10 @@ func TestLogging_NoSecrets(t *testing.T) {
 			}
 		}
 	}
-	out := logs.String()
 	for _, id := range ids {
-		if !strings.Contains(out, "correlation_id="+id) {
-			t.Errorf("no log line with correlation id %s", id)
-		}
+		logs.WaitFor(t, "correlation_id="+id) // REST lines are written as the request ends
 	}
+	out := logs.String()
 	if !strings.Contains(out, "status=UNAUTHENTICATED") || !strings.Contains(out, "status=PERMISSION_DENIED") || !strings.Contains(out, "content_id=log-vod-grpc") {
 		t.Errorf("log lacks the expected request lines:\n%s", out)
 	}
@@ -142,7 +118,7 @@ func TestLogging_NoSecrets(t *testing.T) {
 // and logged; an absent id is generated (UUID); more than 68 bytes is
 // INVALID_REQUEST. REST ids reach the gRPC log line through the gateway.
 func TestCorrelation_GRPC(t *testing.T) {
-	var logs logBuffer
+	var logs testkit.LogSink
 	f := startAuth(t, false, withDebugLog(&logs))
 	send := func(id string) (string, result) {
 		ctx := context.Background()
@@ -194,19 +170,14 @@ func TestCorrelation_GRPC(t *testing.T) {
 	if r.header.Get("X-Correlation-Id") != id {
 		t.Errorf("REST echoed %q", r.header.Get("X-Correlation-Id"))
 	}
-	var line string
-	for l := range strings.SplitSeq(logs.String(), "\n") {
-		if strings.Contains(l, "correlation_id="+id) {
-			line = l
-		}
-	}
+	line := logs.WaitFor(t, "correlation_id="+id)
 	for _, want := range []string{"method=/keyserver.v1.KeyService/GetKeyAndSignalization", "tenant=NAG0000", "content_id=corr-rest", "status=OK", "duration="} {
 		if !strings.Contains(line, want) {
 			t.Errorf("REST request's log line %q lacks %s", line, want)
 		}
 	}
-	// GET /healthz asks the health service through the same interceptors,
-	// with the request's correlation id.
+	// GET /healthz goes through the same chain, with the request's
+	// correlation id, and is logged under its route.
 	hid := "health-" + uuid.NewString()
 	req, err := http.NewRequest(http.MethodGet, f.env.HTTPURL+"/healthz", nil)
 	if err != nil {
@@ -221,13 +192,8 @@ func TestCorrelation_GRPC(t *testing.T) {
 	if res.StatusCode != http.StatusOK || res.Header.Get("X-Correlation-Id") != hid {
 		t.Errorf("/healthz: HTTP %d, correlation id %q", res.StatusCode, res.Header.Get("X-Correlation-Id"))
 	}
-	line = ""
-	for l := range strings.SplitSeq(logs.String(), "\n") {
-		if strings.Contains(l, "correlation_id="+hid) {
-			line = l
-		}
-	}
-	if !strings.Contains(line, "method=/grpc.health.v1.Health/Check") || !strings.Contains(line, "status=OK") {
-		t.Errorf("/healthz log line %q, want the health check's with its correlation id", line)
+	line = logs.WaitFor(t, "correlation_id="+hid)
+	if !strings.Contains(line, `method="GET /healthz"`) || !strings.Contains(line, "status=SERVING") || !strings.Contains(line, "http_status=200") {
+		t.Errorf("/healthz log line %q, want the route's, SERVING, with its correlation id", line)
 	}
 }

@@ -15,16 +15,15 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"io"
-	"log/slog"
 	"net/http"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/keyserver/keyserver/app"
 	"github.com/keyserver/keyserver/frontend/widevine"
+	"github.com/keyserver/keyserver/internal/testkit"
 
 	"github.com/keyserver/keyserver/app/apptest"
 	"github.com/keyserver/keyserver/drm"
@@ -143,28 +142,10 @@ func wvLive(contentID string, first, count, seconds int) string {
 
 func itoa(i int) string { return strconv.Itoa(i) }
 
-// wvLogBuffer is a concurrency-safe log sink.
-type wvLogBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *wvLogBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *wvLogBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func wvStart(t *testing.T, cfg app.Config) (*apptest.Env, *wvLogBuffer) {
+func wvStart(t *testing.T, cfg app.Config) (*apptest.Env, *testkit.LogSink) {
 	t.Helper()
-	logs := &wvLogBuffer{}
-	cfg.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logs := &testkit.LogSink{}
+	cfg.Logger = logs.JSONLogger()
 	return apptest.Start(t, cfg), logs
 }
 
@@ -233,9 +214,7 @@ func TestWidevineVODKeysPerTrackType(t *testing.T) {
 	if cenc.Status != "OK" || bytes.Equal(cenc.Tracks[0].KeyID, in.Tracks[0].KeyID) {
 		t.Fatalf("CENC: status %s, same key id as CBCS: %v", cenc.Status, bytes.Equal(cenc.Tracks[0].KeyID, in.Tracks[0].KeyID))
 	}
-	if !strings.Contains(logs.String(), `"signer":"packager-1"`) {
-		t.Fatalf("no request log line naming the signer:\n%s", logs.String())
-	}
+	logs.WaitFor(t, `"signer":"packager-1"`) // the request's line, written as it ends
 }
 
 func TestWidevineRotationBatchOrderAndReplay(t *testing.T) {

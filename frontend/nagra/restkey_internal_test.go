@@ -113,7 +113,7 @@ func TestKeyRoute_ServesOrHandsOver(t *testing.T) {
 // TestKeyRoutePatterns_MatchTheHTTPRules checks keyRoutePatterns against
 // the HTTP rules the generated handler was built from.
 func TestKeyRoutePatterns_MatchTheHTTPRules(t *testing.T) {
-	b, err := os.ReadFile("../proto/keyserver/v1/key_service.yaml")
+	b, err := os.ReadFile("../../proto/keyserver/v1/key_service.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,5 +123,13 @@ func TestKeyRoutePatterns_MatchTheHTTPRules(t *testing.T) {
 	}
 	if !slices.Equal(rules, keyRoutePatterns[:]) {
 		t.Errorf("key_service.yaml has POST rules %q, keyRoutePatterns %q", rules, keyRoutePatterns)
+	}
+	// The server mounts Patterns: the same routes in net/http's form.
+	var mounted []string
+	for _, r := range rules {
+		mounted = append(mounted, "POST "+strings.ReplaceAll(r, "{tenant_id}", "{tenantId}"))
+	}
+	if !slices.Equal(mounted, Patterns) {
+		t.Errorf("key_service.yaml has POST rules %q, Patterns %q", rules, Patterns)
 	}
 }
