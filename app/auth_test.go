@@ -16,12 +16,7 @@ import (
 
 	"github.com/keyserver/keyserver/app"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/keyserver/keyserver/app/apptest"
 	keyserverv1 "github.com/keyserver/keyserver/gen/keyserver/v1"
@@ -90,54 +85,6 @@ func startAuth(t *testing.T, required bool, opts ...func(*app.Config)) *authFixt
 
 func (f *authFixture) tokenA() string { return mint(f.credA, f.keyA, t0.Add(time.Hour)) }
 func (f *authFixture) tokenB() string { return mint(f.credB, f.keyB, t0.Add(time.Hour)) }
-
-// call sends req to tenant ("" = default tenant) over the transport with
-// the nv-authorizations value token ("" = none) and extra headers.
-func call(t *testing.T, env *apptest.Env, tr string, tenant, token string, req *keyserverv1.GetKeyAndSignalizationRequest, hdr http.Header) result {
-	t.Helper()
-	if hdr == nil {
-		hdr = http.Header{}
-	}
-	if token != "" {
-		hdr.Set("Nv-Authorizations", token)
-	}
-	if tr == "rest" {
-		req.TenantId = ""
-		body, err := protojson.Marshal(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return postJSON(t, env, tenant, string(body), hdr)
-	}
-	ctx := context.Background()
-	for k, vs := range hdr {
-		for _, v := range vs {
-			ctx = metadata.AppendToOutgoingContext(ctx, strings.ToLower(k), v)
-		}
-	}
-	req.TenantId = tenant
-	var md metadata.MD
-	resp, err := env.Client.GetKeyAndSignalization(ctx, req, grpc.Header(&md))
-	r := result{header: http.Header{}}
-	for k, v := range md {
-		r.header[http.CanonicalHeaderKey(k)] = v
-	}
-	if err == nil {
-		r.resp, r.reason, r.code = resp, resp.GetStatus().String(), codes.OK
-		return r
-	}
-	st := status.Convert(err)
-	r.code, r.msg = st.Code(), st.Message()
-	for _, d := range st.Details() {
-		if info, ok := d.(*errdetails.ErrorInfo); ok {
-			r.reason = info.Reason
-		}
-	}
-	if r.reason == "" {
-		t.Fatalf("gRPC error without ErrorInfo: %v", err)
-	}
-	return r
-}
 
 func assertNoRecords(t *testing.T, env *apptest.Env, tenants ...string) {
 	t.Helper()

@@ -14,7 +14,9 @@ import (
 	"github.com/keyserver/keyserver/app"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
@@ -68,13 +70,51 @@ var transports = []transport{{"grpc", callGRPC}, {"rest", callREST}}
 
 func callGRPC(t *testing.T, env *apptest.Env, tenant string, req *keyserverv1.GetKeyAndSignalizationRequest) result {
 	t.Helper()
+	return call(t, env, "grpc", tenant, "", req, nil)
+}
+
+func callREST(t *testing.T, env *apptest.Env, tenant string, req *keyserverv1.GetKeyAndSignalizationRequest) result {
+	t.Helper()
+	return call(t, env, "rest", tenant, "", req, nil)
+}
+
+// call sends req to tenant ("" = default tenant) over the transport with
+// the nv-authorizations value token ("" = none) and extra headers.
+func call(t *testing.T, env *apptest.Env, tr string, tenant, token string, req *keyserverv1.GetKeyAndSignalizationRequest, hdr http.Header) result {
+	t.Helper()
+	if hdr == nil {
+		hdr = http.Header{}
+	}
+	if token != "" {
+		hdr.Set("Nv-Authorizations", token)
+	}
+	if tr == "rest" {
+		req.TenantId = ""
+		body, err := protojson.Marshal(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return postJSON(t, env, tenant, string(body), hdr)
+	}
+	ctx := context.Background()
+	for k, vs := range hdr {
+		for _, v := range vs {
+			ctx = metadata.AppendToOutgoingContext(ctx, strings.ToLower(k), v)
+		}
+	}
 	req.TenantId = tenant
-	resp, err := env.Client.GetKeyAndSignalization(context.Background(), req)
+	var md metadata.MD
+	resp, err := env.Client.GetKeyAndSignalization(ctx, req, grpc.Header(&md))
+	r := result{header: http.Header{}}
+	for k, v := range md {
+		r.header[http.CanonicalHeaderKey(k)] = v
+	}
 	if err == nil {
-		return result{resp: resp, reason: resp.GetStatus().String(), code: codes.OK}
+		r.resp, r.reason, r.code = resp, resp.GetStatus().String(), codes.OK
+		return r
 	}
 	st := status.Convert(err)
-	r := result{code: st.Code(), msg: st.Message()}
+	r.code, r.msg = st.Code(), st.Message()
 	for _, d := range st.Details() {
 		if info, ok := d.(*errdetails.ErrorInfo); ok {
 			r.reason = info.Reason
@@ -84,16 +124,6 @@ func callGRPC(t *testing.T, env *apptest.Env, tenant string, req *keyserverv1.Ge
 		t.Fatalf("gRPC error without ErrorInfo: %v", err)
 	}
 	return r
-}
-
-func callREST(t *testing.T, env *apptest.Env, tenant string, req *keyserverv1.GetKeyAndSignalizationRequest) result {
-	t.Helper()
-	req.TenantId = ""
-	body, err := protojson.Marshal(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return postJSON(t, env, tenant, string(body), nil)
 }
 
 // postJSON posts a raw body to the tenant's route ("" = the default-tenant

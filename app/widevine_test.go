@@ -3,12 +3,8 @@ package app_test
 import (
 	"bytes"
 	"context"
-	"crypto"
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha1"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
@@ -30,42 +26,6 @@ import (
 	"github.com/keyserver/keyserver/keystore"
 	"github.com/keyserver/keyserver/signaling"
 )
-
-// The Widevine Test credential published with shaka-packager's docs is
-// deliberately not used: these are random per test.
-type wvCred struct {
-	name    string
-	key, iv []byte
-	rsa     *rsa.PrivateKey
-}
-
-func newAESCred(name string) wvCred {
-	c := wvCred{name: name, key: make([]byte, 32), iv: make([]byte, 16)}
-	_, _ = rand.Read(c.key)
-	_, _ = rand.Read(c.iv)
-	return c
-}
-
-// sign computes the signature the way shaka-packager's AesRequestSigner /
-// RsaRequestSigner do (packager-protocols.md §3.2).
-func (c wvCred) sign(t *testing.T, msg []byte) []byte {
-	t.Helper()
-	d := sha1.Sum(msg)
-	if c.rsa != nil {
-		sig, err := rsa.SignPSS(rand.Reader, c.rsa, crypto.SHA1, d[:], &rsa.PSSOptions{SaltLength: 20, Hash: crypto.SHA1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return sig
-	}
-	buf := append(d[:], bytes.Repeat([]byte{12}, 12)...)
-	b, err := aes.NewCipher(c.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cipher.NewCBCEncrypter(b, c.iv).CryptBlocks(buf, buf)
-	return buf
-}
 
 // wvInner is the inner response as a client reads it.
 type wvInner struct {
@@ -115,18 +75,6 @@ func wvPost(t *testing.T, env *apptest.Env, path string, envelope []byte) wvInne
 	return in
 }
 
-// envelope signs the inner request text with c (nil: unsigned).
-func envelope(t *testing.T, c *wvCred, inner string) []byte {
-	t.Helper()
-	m := map[string]string{"request": base64.StdEncoding.EncodeToString([]byte(inner))}
-	if c != nil {
-		m["signer"] = c.name
-		m["signature"] = base64.StdEncoding.EncodeToString(c.sign(t, []byte(inner)))
-	}
-	b, _ := json.Marshal(m)
-	return b
-}
-
 const wvTracks = `[{"type":"SD"},{"type":"HD"},{"type":"UHD1"},{"type":"UHD2"},{"type":"AUDIO"}]`
 
 func wvVOD(contentID, scheme string) string {
@@ -150,11 +98,11 @@ func wvStart(t *testing.T, cfg app.Config) (*apptest.Env, *testkit.LogSink) {
 }
 
 func TestWidevineVODKeysPerTrackType(t *testing.T) {
-	cred := newAESCred("packager-1")
+	cred := apptest.NewAESCred("packager-1")
 	env, logs := wvStart(t, app.Config{DefaultTenant: "T1", Defaults: app.Tenant{WidevineSigners: map[string]app.WidevineSigner{
-		cred.name: {AESKey: cred.key, AESIV: cred.iv},
+		cred.Name: {AESKey: cred.Key, AESIV: cred.IV},
 	}}})
-	in := wvPost(t, env, "/widevine/cenc", envelope(t, &cred, wvVOD("movie-1", "CBCS")))
+	in := wvPost(t, env, "/widevine/cenc", apptest.Envelope(t, &cred, wvVOD("movie-1", "CBCS")))
 	if in.Status != "OK" {
 		t.Fatalf("status %s: %s", in.Status, in.StatusMessage)
 	}
@@ -204,13 +152,13 @@ func TestWidevineVODKeysPerTrackType(t *testing.T) {
 	}
 	// The tenant route and the default route are the same tenant; a replay
 	// returns the same keys; CENC is another key space.
-	again := wvPost(t, env, "/T1/widevine/cenc", envelope(t, &cred, wvVOD("movie-1", "CBCS")))
+	again := wvPost(t, env, "/T1/widevine/cenc", apptest.Envelope(t, &cred, wvVOD("movie-1", "CBCS")))
 	for i := range in.Tracks {
 		if !bytes.Equal(again.Tracks[i].Key, in.Tracks[i].Key) || !bytes.Equal(again.Tracks[i].KeyID, in.Tracks[i].KeyID) {
 			t.Fatalf("replay: track %d differs", i)
 		}
 	}
-	cenc := wvPost(t, env, "/widevine/cenc", envelope(t, &cred, wvVOD("movie-1", "CENC")))
+	cenc := wvPost(t, env, "/widevine/cenc", apptest.Envelope(t, &cred, wvVOD("movie-1", "CENC")))
 	if cenc.Status != "OK" || bytes.Equal(cenc.Tracks[0].KeyID, in.Tracks[0].KeyID) {
 		t.Fatalf("CENC: status %s, same key id as CBCS: %v", cenc.Status, bytes.Equal(cenc.Tracks[0].KeyID, in.Tracks[0].KeyID))
 	}
@@ -218,12 +166,12 @@ func TestWidevineVODKeysPerTrackType(t *testing.T) {
 }
 
 func TestWidevineRotationBatchOrderAndReplay(t *testing.T) {
-	cred := newAESCred("live-1")
+	cred := apptest.NewAESCred("live-1")
 	env, _ := wvStart(t, app.Config{DefaultTenant: "T1", Defaults: app.Tenant{WidevineSigners: map[string]app.WidevineSigner{
-		cred.name: {AESKey: cred.key, AESIV: cred.iv},
+		cred.Name: {AESKey: cred.Key, AESIV: cred.IV},
 	}}})
 	const first, count = 7, 10
-	in := wvPost(t, env, "/widevine/cenc", envelope(t, &cred, wvLive("chan-1", first, count, 6)))
+	in := wvPost(t, env, "/widevine/cenc", apptest.Envelope(t, &cred, wvLive("chan-1", first, count, 6)))
 	if in.Status != "OK" {
 		t.Fatalf("status %s: %s", in.Status, in.StatusMessage)
 	}
@@ -253,7 +201,7 @@ func TestWidevineRotationBatchOrderAndReplay(t *testing.T) {
 	// An overlapping batch (shaka re-requests index-1) after a restart gives
 	// byte-identical keys for the shared periods.
 	env.Restart()
-	over := wvPost(t, env, "/widevine/cenc", envelope(t, &cred, wvLive("chan-1", first+3, 4, 6)))
+	over := wvPost(t, env, "/widevine/cenc", apptest.Envelope(t, &cred, wvLive("chan-1", first+3, 4, 6)))
 	if over.Status != "OK" || len(over.Tracks) != 20 {
 		t.Fatalf("overlap: status %s, %d tracks", over.Status, len(over.Tracks))
 	}
@@ -266,7 +214,7 @@ func TestWidevineRotationBatchOrderAndReplay(t *testing.T) {
 	// Another crypto_period_seconds for the pinned content is refused and
 	// stores nothing.
 	before, _ := env.Store.Records(context.Background(), "T1")
-	bad := wvPost(t, env, "/widevine/cenc", envelope(t, &cred, wvLive("chan-1", 100, 2, 4)))
+	bad := wvPost(t, env, "/widevine/cenc", apptest.Envelope(t, &cred, wvLive("chan-1", 100, 2, 4)))
 	if bad.Status != "MALFORMED_REQUEST" || !strings.Contains(bad.StatusMessage, "crypto_period_seconds") {
 		t.Fatalf("period mismatch: %s %q", bad.Status, bad.StatusMessage)
 	}
@@ -277,13 +225,13 @@ func TestWidevineRotationBatchOrderAndReplay(t *testing.T) {
 }
 
 func TestWidevineStatuses(t *testing.T) {
-	good := newAESCred("good")
-	other := newAESCred("tenant-b-only")
+	good := apptest.NewAESCred("good")
+	other := apptest.NewAESCred("tenant-b-only")
 	rk, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rsaCred := wvCred{name: "rsa-signer", rsa: rk}
+	rsaCred := apptest.WVCred{Name: "rsa-signer", RSA: rk}
 	pemPub := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: mustPKIX(t, &rk.PublicKey)})
 	var pub widevine.RSAPublicKey
 	if err := pub.UnmarshalText(pemPub); err != nil {
@@ -292,45 +240,45 @@ func TestWidevineStatuses(t *testing.T) {
 	env, _ := wvStart(t, app.Config{
 		DefaultTenant: "A",
 		Defaults: app.Tenant{WidevineSigners: map[string]app.WidevineSigner{
-			good.name:    {AESKey: good.key, AESIV: good.iv},
-			rsaCred.name: {RSAPublicKey: &pub},
+			good.Name:    {AESKey: good.Key, AESIV: good.IV},
+			rsaCred.Name: {RSAPublicKey: &pub},
 		}},
 		Tenants: map[string]app.Tenant{"B": {WidevineSigners: map[string]app.WidevineSigner{
-			other.name: {AESKey: other.key, AESIV: other.iv},
+			other.Name: {AESKey: other.Key, AESIV: other.IV},
 		}}},
 	})
 	wrong := good
-	wrong.key = bytes.Clone(good.key)
-	wrong.key[5] ^= 1
+	wrong.Key = bytes.Clone(good.Key)
+	wrong.Key[5] ^= 1
 	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 	cases := []struct {
 		name, path string
 		body       []byte
 		want       string
 	}{
-		{"rsa-pss signer", "/widevine/cenc", envelope(t, &rsaCred, wvVOD("m", "CBCS")), "OK"},
-		{"tenant signer", "/B/widevine/cenc", envelope(t, &other, wvVOD("m", "CBCS")), "OK"},
-		{"unsigned", "/widevine/cenc", envelope(t, nil, wvVOD("m", "CBCS")), "SIGNATURE_FAILED"},
-		{"wrong aes key", "/widevine/cenc", envelope(t, &wrong, wvVOD("m", "CBCS")), "SIGNATURE_FAILED"},
+		{"rsa-pss signer", "/widevine/cenc", apptest.Envelope(t, &rsaCred, wvVOD("m", "CBCS")), "OK"},
+		{"tenant signer", "/B/widevine/cenc", apptest.Envelope(t, &other, wvVOD("m", "CBCS")), "OK"},
+		{"unsigned", "/widevine/cenc", apptest.Envelope(t, nil, wvVOD("m", "CBCS")), "SIGNATURE_FAILED"},
+		{"wrong aes key", "/widevine/cenc", apptest.Envelope(t, &wrong, wvVOD("m", "CBCS")), "SIGNATURE_FAILED"},
 		{"signature of other text", "/widevine/cenc", []byte(`{"request":"` + b64(wvVOD("m", "CBCS")) + `","signature":"` +
-			base64.StdEncoding.EncodeToString(good.sign(t, []byte(wvVOD("n", "CBCS")))) + `","signer":"good"}`), "SIGNATURE_FAILED"},
-		{"unknown signer", "/widevine/cenc", envelope(t, &wvCred{name: "nobody", key: good.key, iv: good.iv}, wvVOD("m", "CBCS")), "ACCESS_DENIED"},
-		{"tenant B signer at tenant A", "/A/widevine/cenc", envelope(t, &other, wvVOD("m", "CBCS")), "ACCESS_DENIED"},
-		{"default signer at tenant B", "/B/widevine/cenc", envelope(t, &good, wvVOD("m", "CBCS")), "ACCESS_DENIED"},
+			base64.StdEncoding.EncodeToString(good.Sign(t, []byte(wvVOD("n", "CBCS")))) + `","signer":"good"}`), "SIGNATURE_FAILED"},
+		{"unknown signer", "/widevine/cenc", apptest.Envelope(t, &apptest.WVCred{Name: "nobody", Key: good.Key, IV: good.IV}, wvVOD("m", "CBCS")), "ACCESS_DENIED"},
+		{"tenant B signer at tenant A", "/A/widevine/cenc", apptest.Envelope(t, &other, wvVOD("m", "CBCS")), "ACCESS_DENIED"},
+		{"default signer at tenant B", "/B/widevine/cenc", apptest.Envelope(t, &good, wvVOD("m", "CBCS")), "ACCESS_DENIED"},
 		{"envelope not JSON", "/widevine/cenc", []byte(`{"request":`), "MALFORMED_REQUEST"},
 		{"envelope wrong type", "/widevine/cenc", []byte(`{"request":5}`), "MALFORMED_REQUEST"},
-		{"inner not JSON", "/widevine/cenc", envelope(t, &good, `{"content_id":`), "MALFORMED_REQUEST"},
-		{"no content id", "/widevine/cenc", envelope(t, &good, `{"tracks":[{"type":"SD"}]}`), "CONTENT_ID_MISSING"},
-		{"content id not UTF-8", "/widevine/cenc", envelope(t, &good, `{"content_id":"/w==","tracks":[{"type":"SD"}]}`), "MALFORMED_REQUEST"},
-		{"no tracks", "/widevine/cenc", envelope(t, &good, `{"content_id":"`+b64("m")+`","tracks":[]}`), "TRACK_TYPE_MISSING"},
-		{"unknown track", "/widevine/cenc", envelope(t, &good, `{"content_id":"`+b64("m")+`","tracks":[{"type":"8K"}]}`), "TRACK_TYPE_UNKNOWN"},
-		{"duplicate track", "/widevine/cenc", envelope(t, &good, `{"content_id":"`+b64("m")+`","tracks":[{"type":"SD"},{"type":"SD"}]}`), "MALFORMED_REQUEST"},
-		{"playready drm type", "/widevine/cenc", envelope(t, &good, `{"content_id":"`+b64("m")+`","tracks":[{"type":"SD"}],"drm_types":["PLAYREADY"]}`), "MALFORMED_REQUEST"},
-		{"cbc1", "/widevine/cenc", envelope(t, &good, `{"content_id":"`+b64("m")+`","tracks":[{"type":"SD"}],"protection_scheme":"CBC1"}`), "MALFORMED_REQUEST"},
-		{"zero periods", "/widevine/cenc", envelope(t, &good, `{"content_id":"`+b64("m")+`","tracks":[{"type":"SD"}],"first_crypto_period_index":3,"crypto_period_count":0}`), "NO_REQUESTED_CRYPTO_PERIODS"},
-		{"too many periods", "/widevine/cenc", envelope(t, &good, wvLive("m", 0, 101, 10)), "MALFORMED_REQUEST"},
-		{"index overflow", "/widevine/cenc", envelope(t, &good, wvLive("m", 4294967295, 2, 10)), "MALFORMED_REQUEST"},
-		{"decryption request", "/widevine/cenc", envelope(t, &good, `{"pssh_data":"AAAA","tracks":[{"type":"SD"}]}`), "MALFORMED_REQUEST"},
+		{"inner not JSON", "/widevine/cenc", apptest.Envelope(t, &good, `{"content_id":`), "MALFORMED_REQUEST"},
+		{"no content id", "/widevine/cenc", apptest.Envelope(t, &good, `{"tracks":[{"type":"SD"}]}`), "CONTENT_ID_MISSING"},
+		{"content id not UTF-8", "/widevine/cenc", apptest.Envelope(t, &good, `{"content_id":"/w==","tracks":[{"type":"SD"}]}`), "MALFORMED_REQUEST"},
+		{"no tracks", "/widevine/cenc", apptest.Envelope(t, &good, `{"content_id":"`+b64("m")+`","tracks":[]}`), "TRACK_TYPE_MISSING"},
+		{"unknown track", "/widevine/cenc", apptest.Envelope(t, &good, `{"content_id":"`+b64("m")+`","tracks":[{"type":"8K"}]}`), "TRACK_TYPE_UNKNOWN"},
+		{"duplicate track", "/widevine/cenc", apptest.Envelope(t, &good, `{"content_id":"`+b64("m")+`","tracks":[{"type":"SD"},{"type":"SD"}]}`), "MALFORMED_REQUEST"},
+		{"playready drm type", "/widevine/cenc", apptest.Envelope(t, &good, `{"content_id":"`+b64("m")+`","tracks":[{"type":"SD"}],"drm_types":["PLAYREADY"]}`), "MALFORMED_REQUEST"},
+		{"cbc1", "/widevine/cenc", apptest.Envelope(t, &good, `{"content_id":"`+b64("m")+`","tracks":[{"type":"SD"}],"protection_scheme":"CBC1"}`), "MALFORMED_REQUEST"},
+		{"zero periods", "/widevine/cenc", apptest.Envelope(t, &good, `{"content_id":"`+b64("m")+`","tracks":[{"type":"SD"}],"first_crypto_period_index":3,"crypto_period_count":0}`), "NO_REQUESTED_CRYPTO_PERIODS"},
+		{"too many periods", "/widevine/cenc", apptest.Envelope(t, &good, wvLive("m", 0, 101, 10)), "MALFORMED_REQUEST"},
+		{"index overflow", "/widevine/cenc", apptest.Envelope(t, &good, wvLive("m", 4294967295, 2, 10)), "MALFORMED_REQUEST"},
+		{"decryption request", "/widevine/cenc", apptest.Envelope(t, &good, `{"pssh_data":"AAAA","tracks":[{"type":"SD"}]}`), "MALFORMED_REQUEST"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -372,14 +320,14 @@ func TestWidevineStoreUnavailable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cred := newAESCred("p")
+	cred := apptest.NewAESCred("p")
 	env, logs := wvStart(t, app.Config{Store: st, DefaultTenant: "A", Defaults: app.Tenant{WidevineSigners: map[string]app.WidevineSigner{
-		cred.name: {AESKey: cred.key, AESIV: cred.iv},
+		cred.Name: {AESKey: cred.Key, AESIV: cred.IV},
 	}}})
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
-	in := wvPost(t, env, "/widevine/cenc", envelope(t, &cred, wvVOD("m", "CBCS")))
+	in := wvPost(t, env, "/widevine/cenc", apptest.Envelope(t, &cred, wvVOD("m", "CBCS")))
 	if in.Status != "INTERNAL_ERROR" || len(in.Tracks) != 0 {
 		t.Fatalf("status %s with %d tracks, want INTERNAL_ERROR", in.Status, len(in.Tracks))
 	}

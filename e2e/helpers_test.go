@@ -12,10 +12,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/sha1"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -316,21 +312,3 @@ func postJSON(t *testing.T, c *http.Client, url string, body any, out any) int {
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
-
-// signedEnvelope wraps inner as shaka does, signed with the AES credential:
-// AES-CBC(key, iv, PKCS#5(SHA-1(inner))).
-func signedEnvelope(key, iv []byte, inner string) string {
-	d := sha1.Sum([]byte(inner))
-	buf := append(d[:], bytes.Repeat([]byte{12}, 12)...)
-	c, err := aes.NewCipher(key)
-	if err != nil {
-		panic(err)
-	}
-	cipher.NewCBCEncrypter(c, iv).CryptBlocks(buf, buf)
-	b, _ := json.Marshal(map[string]string{
-		"request":   base64.StdEncoding.EncodeToString([]byte(inner)),
-		"signature": base64.StdEncoding.EncodeToString(buf),
-		"signer":    "e2e-packager",
-	})
-	return string(b)
-}

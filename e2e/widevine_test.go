@@ -381,7 +381,7 @@ func TestWidevineErrors(t *testing.T) {
 	for _, tc := range []struct{ name, body, want string }{
 		{"envelope not JSON", `{"request":`, "MALFORMED_REQUEST"},
 		{"request not base64", `{"request":"%%%","signature":"AAAA","signer":"` + wvSigner + `"}`, "MALFORMED_REQUEST"},
-		{"inner not JSON", signedEnvelope(key, iv, `{"content_id":`), "MALFORMED_REQUEST"},
+		{"inner not JSON", string(apptest.Envelope(t, &apptest.WVCred{Name: wvSigner, Key: key, IV: iv}, `{"content_id":`)), "MALFORMED_REQUEST"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp, err := env.HTTP.Post(url, "application/json", strings.NewReader(tc.body))
