@@ -90,6 +90,8 @@ func wvLive(contentID string, first, count, seconds int) string {
 
 func itoa(i int) string { return strconv.Itoa(i) }
 
+func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
 func wvStart(t *testing.T, cfg app.Config) (*apptest.Env, *testkit.LogSink) {
 	t.Helper()
 	logs := &testkit.LogSink{}
@@ -250,7 +252,6 @@ func TestWidevineStatuses(t *testing.T) {
 	wrong := good
 	wrong.Key = bytes.Clone(good.Key)
 	wrong.Key[5] ^= 1
-	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 	cases := []struct {
 		name, path string
 		body       []byte
@@ -361,5 +362,29 @@ func TestWidevineSignerConfigValidation(t *testing.T) {
 	var h widevine.HexBytes
 	if err := h.UnmarshalText([]byte("zz")); err == nil {
 		t.Error("HexBytes accepted zz")
+	}
+}
+
+// TestWidevineLargeEnvelope: an envelope larger than the Nagra API's body
+// limit (64 KiB) is the Widevine API's to judge: one of 200 KB (a long
+// policy name) is served, one over the Widevine limit gets HTTP 200 with
+// MALFORMED_REQUEST, never the Nagra API's 413.
+func TestWidevineLargeEnvelope(t *testing.T) {
+	cred := apptest.NewAESCred("big")
+	env, _ := wvStart(t, app.Config{DefaultTenant: "T1", Defaults: app.Tenant{WidevineSigners: map[string]app.WidevineSigner{
+		cred.Name: {AESKey: cred.Key, AESIV: cred.IV},
+	}}})
+	inner := `{"content_id":"` + b64("big-1") + `","tracks":[{"type":"SD"}],"policy":"` + strings.Repeat("p", 150_000) + `"}`
+	env1 := apptest.Envelope(t, &cred, inner)
+	if len(env1) <= 64<<10 {
+		t.Fatalf("envelope is only %d bytes", len(env1))
+	}
+	if in := wvPost(t, env, "/widevine/cenc", env1); in.Status != "OK" || len(in.Tracks) != 1 {
+		t.Fatalf("%d-byte envelope: %s %q, want OK with one track", len(env1), in.Status, in.StatusMessage)
+	}
+	huge := apptest.Envelope(t, &cred, `{"content_id":"`+b64("big-2")+`","tracks":[{"type":"SD"}],"policy":"`+strings.Repeat("p", 1<<20)+`"}`)
+	in := wvPost(t, env, "/widevine/cenc", huge)
+	if in.Status != "MALFORMED_REQUEST" || !strings.Contains(in.StatusMessage, "exceeds 1048576 bytes") {
+		t.Fatalf("%d-byte envelope: %s %q, want MALFORMED_REQUEST naming the limit", len(huge), in.Status, in.StatusMessage)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -32,6 +33,12 @@ const (
 // returns it with the signer's key and IV.
 func wvEnv(t *testing.T) (*apptest.Env, []byte, []byte) {
 	t.Helper()
+	return wvEnvAuth(t, app.Auth{})
+}
+
+// wvEnvAuth is wvEnv with auth configured for the native API.
+func wvEnvAuth(t *testing.T, auth app.Auth) (*apptest.Env, []byte, []byte) {
+	t.Helper()
 	key, iv := make([]byte, 32), make([]byte, 16)
 	_, _ = rand.Read(key)
 	_, _ = rand.Read(iv)
@@ -40,6 +47,7 @@ func wvEnv(t *testing.T) (*apptest.Env, []byte, []byte) {
 		Defaults: app.Tenant{WidevineSigners: map[string]app.WidevineSigner{
 			wvSigner: {AESKey: key, AESIV: iv},
 		}},
+		Auth: auth,
 	})
 	return env, key, iv
 }
@@ -67,6 +75,43 @@ func lookup(t *testing.T, st keystore.Store, kid []byte) keystore.Record {
 		t.Fatalf("keystore has no key for kid %x: %v", kid, err)
 	}
 	return rec
+}
+
+// TestWidevineAuthRequired: with --auth=required, shaka (which cannot
+// send an nv-authorizations header) still gets its keys from the Widevine
+// API: the request signature is that protocol's authentication. The
+// native API on the same server refuses a request without a token.
+func TestWidevineAuthRequired(t *testing.T) {
+	bin := packager(t)
+	signing := make([]byte, 32)
+	_, _ = rand.Read(signing)
+	env, key, iv := wvEnvAuth(t, app.Auth{Required: true, Credentials: []app.Credential{
+		{ID: "e2e-cred", Tenant: wvTenant, SigningKey: signing, Privileges: []string{"CKM"}},
+	}})
+	// Required mode is on: the native API without a token is refused.
+	res, err := env.HTTP.Post(env.HTTPURL+"/"+wvTenant+"/ckm/v1/keyAndSignalization", "application/json",
+		strings.NewReader(`{"drmContent":{"drmContentId":"x","profile":{"distributionMode":"VOD"}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("native API without a token: HTTP %d, want 401 (auth required)", res.StatusCode)
+	}
+
+	clearDir := clearPackaging(t, bin)
+	const contentID = "e2e-wv-auth-required"
+	dir := t.TempDir()
+	clip, _ := filepath.Abs(clipPath)
+	args := append(streams(clip, "", ""), wvArgs(env.HTTPURL+"/"+wvTenant+"/widevine/cenc", contentID, wvSigner, key, iv)...)
+	args = append(args, "--protection_scheme", "cbcs", "--protection_systems", "Widevine", "--mpd_output", "out.mpd")
+	runPackager(t, bin, dir, true, args...)
+	enc, clear := readTrack(t, dir, "v"), readTrack(t, clearDir, "v")
+	rec := lookup(t, env.Store, []byte(tenc(t, enc.init).DefaultKID))
+	if rec.Space.ContentID != contentID {
+		t.Fatalf("key record of content %q, want %q", rec.Space.ContentID, contentID)
+	}
+	decryptAndCompare(t, "v", enc, clear, func(int, *mp4.MediaSegment) []byte { return rec.Key.Key.Bytes() })
 }
 
 // TestWidevineVOD: shaka asks our Widevine endpoint for keys (cbcs,
