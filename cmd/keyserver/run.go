@@ -112,9 +112,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 // live heap is small (tens of MB: caches of keys and built signaling) and
 // nearly everything it allocates is per request, so a collection comes
 // every few hundred milliseconds under load with Go's default of 100, and
-// each one holds up answers for 10–20 ms on a two-core host. 400 makes
-// them four times rarer for about five times the live heap in memory
-// (BENCHMARKS.md: the paced p99).
+// each one holds up answers for milliseconds on a two-core host. 400
+// makes them four times rarer for about five times the live heap in
+// memory (BENCHMARKS.md: the paced p99, and the figures).
 const defaultGCPercent = 400
 
 // applyGCPercent sets the garbage collector target from o, unless the

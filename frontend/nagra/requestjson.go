@@ -9,11 +9,11 @@ import (
 )
 
 // decodeKeyRequest decodes the JSON of a key request the way packagers
-// send it, without protojson's reflection (2 µs of a REST hit's ~26 µs of
-// server CPU). It takes a strict subset of what protojson takes: the
-// members by their JSON (camelCase) names, each at most once; strings
-// without escapes; enum values by name; the emi as a plain decimal
-// number. For anything else (escapes, proto names, null, numbers as
+// send it, without protojson's reflection (a measurable part of a REST
+// hit's server CPU: BENCHMARKS.md). It takes a strict subset of what
+// protojson takes: the members by their JSON (camelCase) names, each at
+// most once; strings without escapes; enum values by name; the emi as a
+// plain decimal number. For anything else (escapes, proto names, null, numbers as
 // strings, unknown members, malformed JSON) it returns false, having left
 // m empty, and the caller decodes the body with protojson and its lenient
 // path as before. When it returns true, m is what protojson.Unmarshal

@@ -21,8 +21,8 @@ import (
 // that this API does not use: it passes every request header through the
 // incoming-header matcher into new metadata, adds x-forwarded-host and
 // x-forwarded-for, joins metadata three times, looks up marshalers by
-// Accept and Content-Type, and wraps the request context five times. On a
-// REST hit that was ~5 µs of ~33 µs of server CPU (BENCHMARKS.md).
+// Accept and Content-Type, and wraps the request context five times: a
+// measurable part of a REST hit's server CPU (BENCHMARKS.md).
 //
 // keyRoute does for this API what the generated handler does, and no
 // more. It is registered on the gateway's mux, so routing and the
