@@ -10,7 +10,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	keyserverv1 "github.com/keyserver/keyserver/gen/keyserver/v1"
-	"github.com/keyserver/keyserver/keystore"
+	"github.com/keyserver/keyserver/keystore/boltstore"
 )
 
 // The hit path in process, without transport: for `go test -bench Hit
@@ -20,7 +20,7 @@ func benchService(b *testing.B) *keyService {
 	b.Helper()
 	var mk [32]byte
 	_, _ = rand.Read(mk[:])
-	st, err := keystore.Open(filepath.Join(b.TempDir(), "keys.db"), &keystore.Options{MasterKey: mk})
+	st, err := boltstore.Open(filepath.Join(b.TempDir(), "keys.db"), &boltstore.Options{MasterKey: mk})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	keyserverv1 "github.com/keyserver/keyserver/gen/keyserver/v1"
-	"github.com/keyserver/keyserver/keystore"
+	"github.com/keyserver/keyserver/keystore/boltstore"
 )
 
 // TestSigCodec_SameAsProto: the codec's encoding of real answers
@@ -21,7 +21,7 @@ import (
 func TestSigCodec_SameAsProto(t *testing.T) {
 	var mk [32]byte
 	_, _ = rand.Read(mk[:])
-	st, err := keystore.Open(filepath.Join(t.TempDir(), "keys.db"), &keystore.Options{MasterKey: mk})
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "keys.db"), &boltstore.Options{MasterKey: mk})
 	if err != nil {
 		t.Fatal(err)
 	}

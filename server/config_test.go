@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/keyserver/keyserver/keystore"
+	"github.com/keyserver/keyserver/keystore/boltstore"
 	"github.com/keyserver/keyserver/server"
 )
 
@@ -13,7 +13,7 @@ import (
 // enough for every PlayReady header; a bad one is refused at start, naming
 // the tenant and the field, rather than failing requests later.
 func TestLicenseBaseURL(t *testing.T) {
-	store, err := keystore.Open(filepath.Join(t.TempDir(), "keys.db"), &keystore.Options{MasterKey: [32]byte{1}})
+	store, err := boltstore.Open(filepath.Join(t.TempDir(), "keys.db"), &boltstore.Options{MasterKey: [32]byte{1}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 
 	keyserverv1 "github.com/keyserver/keyserver/gen/keyserver/v1"
 	"github.com/keyserver/keyserver/keystore"
+	"github.com/keyserver/keyserver/keystore/boltstore"
 	"github.com/keyserver/keyserver/server"
 	"github.com/keyserver/keyserver/server/servertest"
 )
@@ -26,7 +27,7 @@ import (
 // itself on arrived, then waits until the gate opens (or its context ends)
 // before it reaches the store. It lets a test hold requests in flight.
 type gatedStore struct {
-	*keystore.Bolt
+	*boltstore.Bolt
 	arrived chan struct{}
 	open    chan struct{}
 }
@@ -45,7 +46,7 @@ func openGated(t *testing.T) *gatedStore {
 	t.Helper()
 	var mk [32]byte
 	_, _ = rand.Read(mk[:])
-	b, err := keystore.Open(filepath.Join(t.TempDir(), "keys.db"), &keystore.Options{MasterKey: mk})
+	b, err := boltstore.Open(filepath.Join(t.TempDir(), "keys.db"), &boltstore.Options{MasterKey: mk})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/keyserver/keyserver/drm"
 	"github.com/keyserver/keyserver/keystore"
+	"github.com/keyserver/keyserver/keystore/boltstore"
 	"github.com/keyserver/keyserver/server"
 	"github.com/keyserver/keyserver/server/servertest"
 	"github.com/keyserver/keyserver/signaling"
@@ -387,7 +388,7 @@ func mustPKIX(t *testing.T, pub *rsa.PublicKey) []byte {
 // TestWidevineStoreUnavailable: a closed store answers 200 INTERNAL_ERROR,
 // the status shaka retries.
 func TestWidevineStoreUnavailable(t *testing.T) {
-	st, err := keystore.Open(filepath.Join(t.TempDir(), "keys.db"), &keystore.Options{MasterKey: [32]byte{1}})
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "keys.db"), &boltstore.Options{MasterKey: [32]byte{1}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -408,7 +409,7 @@ func TestWidevineStoreUnavailable(t *testing.T) {
 }
 
 func TestWidevineSignerConfigValidation(t *testing.T) {
-	st, err := keystore.Open(filepath.Join(t.TempDir(), "keys.db"), &keystore.Options{MasterKey: [32]byte{1}})
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "keys.db"), &boltstore.Options{MasterKey: [32]byte{1}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	keyserverv1 "github.com/keyserver/keyserver/gen/keyserver/v1"
-	"github.com/keyserver/keyserver/keystore"
+	"github.com/keyserver/keyserver/keystore/boltstore"
 	"github.com/keyserver/keyserver/server"
 )
 
@@ -27,7 +27,7 @@ type Env struct {
 	Config    server.Config // as passed to server.New (Store filled in)
 	StorePath string
 	MasterKey [32]byte
-	Store     *keystore.Bolt
+	Store     *boltstore.Bolt
 	GRPCAddr  string
 	HTTPURL   string // http://127.0.0.1:port
 	Conn      *grpc.ClientConn
@@ -77,7 +77,7 @@ func Start(t *testing.T, cfg server.Config, opts ...Option) *Env {
 
 func (e *Env) openStore() {
 	e.t.Helper()
-	st, err := keystore.Open(e.StorePath, &keystore.Options{MasterKey: e.MasterKey})
+	st, err := boltstore.Open(e.StorePath, &boltstore.Options{MasterKey: e.MasterKey})
 	if err != nil {
 		e.t.Fatalf("servertest: open store: %v", err)
 	}
