@@ -3,16 +3,15 @@ package app_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"io"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/keyserver/keyserver/app"
+	"github.com/keyserver/keyserver/internal/testkit"
 
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -21,6 +20,7 @@ import (
 	"github.com/keyserver/keyserver/app/apptest"
 	keyserverv1 "github.com/keyserver/keyserver/gen/keyserver/v1"
 	"github.com/keyserver/keyserver/keystore"
+	"github.com/keyserver/keyserver/keystore/boltstore"
 	"github.com/keyserver/keyserver/server"
 )
 
@@ -28,7 +28,7 @@ import (
 // itself on arrived, then waits until the gate opens (or its context ends)
 // before it reaches the store. It lets a test hold requests in flight.
 type gatedStore struct {
-	*keystore.Bolt
+	*boltstore.Bolt
 	arrived chan struct{}
 	open    chan struct{}
 }
@@ -45,18 +45,7 @@ func (g *gatedStore) GetOrCreate(ctx context.Context, req keystore.Request) (key
 
 func openGated(t *testing.T) *gatedStore {
 	t.Helper()
-	var mk [32]byte
-	_, _ = rand.Read(mk[:])
-	b, err := keystore.Open(filepath.Join(t.TempDir(), "keys.db"), &keystore.Options{MasterKey: mk})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := b.Check(); err != nil {
-			t.Errorf("store check: %v", err)
-		}
-		b.Close()
-	})
+	b, _ := testkit.NewBolt(t)
 	return &gatedStore{Bolt: b, arrived: make(chan struct{}, 1024), open: make(chan struct{})}
 }
 

@@ -12,7 +12,6 @@ import (
 	"encoding/pem"
 	"io"
 	"net/http"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -317,10 +316,7 @@ func mustPKIX(t *testing.T, pub *rsa.PublicKey) []byte {
 // TestWidevineStoreUnavailable: a closed store answers 200 INTERNAL_ERROR,
 // the status shaka retries.
 func TestWidevineStoreUnavailable(t *testing.T) {
-	st, err := keystore.Open(filepath.Join(t.TempDir(), "keys.db"), &keystore.Options{MasterKey: [32]byte{1}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, _ := testkit.NewBolt(t)
 	cred := apptest.NewAESCred("p")
 	env, logs := wvStart(t, app.Config{Store: st, DefaultTenant: "A", Defaults: app.Tenant{WidevineSigners: map[string]app.WidevineSigner{
 		cred.Name: {AESKey: cred.Key, AESIV: cred.IV},
@@ -338,11 +334,7 @@ func TestWidevineStoreUnavailable(t *testing.T) {
 }
 
 func TestWidevineSignerConfigValidation(t *testing.T) {
-	st, err := keystore.Open(filepath.Join(t.TempDir(), "keys.db"), &keystore.Options{MasterKey: [32]byte{1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st, _ := testkit.NewBolt(t)
 	small, err := rsa.GenerateKey(rand.Reader, 1024)
 	if err != nil {
 		t.Fatal(err)

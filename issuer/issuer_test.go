@@ -2,14 +2,13 @@ package issuer_test
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/keyserver/keyserver/drm"
+	"github.com/keyserver/keyserver/internal/testkit"
 	"github.com/keyserver/keyserver/issuer"
 	"github.com/keyserver/keyserver/keystore"
 	"github.com/keyserver/keyserver/rotation"
@@ -31,13 +30,7 @@ var now = time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
 
 func newIssuer(t *testing.T, obs issuer.Observer) *issuer.Issuer {
 	t.Helper()
-	var mk [32]byte
-	_, _ = rand.Read(mk[:])
-	st, err := keystore.Open(filepath.Join(t.TempDir(), "keys.db"), &keystore.Options{MasterKey: mk})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
+	st, _ := testkit.NewBolt(t)
 	iss, err := issuer.New(issuer.Config{
 		Store: st, DefaultTenant: "T", Now: func() time.Time { return now }, Observer: obs,
 		Defaults: issuer.Tenant{CryptoPeriodSeconds: 600},

@@ -1,21 +1,101 @@
 package keystore
 
 import (
+	"context"
+	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/keyserver/keyserver/drm"
 )
 
-// cache holds records and pins read from or committed to the file. It only
-// ever holds durable data, and since records and pins are never changed
-// once written, an entry can never become stale. It is bounded: when full,
-// an arbitrary entry is evicted. A nil *cache caches nothing.
+// Cached is a [Store] decorator that answers repeated GetOrCreate calls
+// from memory: a VOD request by its space, a LIVE request by its space's
+// pinned period length P (learnt from the PeriodSeconds of the LIVE
+// records the inner store returned) and the period req.Period(P) selects.
+// Everything else (misses, LookupKeyID, Close) goes to the inner store.
+//
+// It only holds records the inner store returned without error, which the
+// Store contract makes durable, and since records and pins never change
+// once stored, an entry can never become stale: a hit returns what the
+// inner store would. A hit still validates the request, honours the
+// context and Close, calls req.Period (its error wrapped as the inner
+// store wraps it) and checks a supplied key against the cached record
+// ([MatchSupplied]: ErrConflict). The cache is bounded: when full, an
+// arbitrary entry is evicted.
+//
+// Cached is safe for concurrent use if the inner store is.
+type Cached struct {
+	inner  Store
+	cache  *cache // nil: caching off
+	closed atomic.Bool
+}
+
+var _ Store = (*Cached)(nil)
+
+// NewCached returns inner behind a cache of at most size records (and as
+// many pinned period lengths). A size <= 0 caches nothing: every call goes
+// to inner. Closing the Cached closes inner.
+func NewCached(inner Store, size int) *Cached {
+	return &Cached{inner: inner, cache: newCache(size)}
+}
+
+// cacheKeyBuf is the size of the hit path's key buffer on the stack: every
+// key short enough to be held inline fits, with its period key.
+const cacheKeyBuf = shortKeyBytes + 9
+
+// GetOrCreate implements [Store.GetOrCreate].
+func (c *Cached) GetOrCreate(ctx context.Context, req Request) (Record, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return Record{}, false, err
+	}
+	if c.closed.Load() {
+		return Record{}, false, ErrClosed
+	}
+	if c.cache == nil {
+		return c.inner.GetOrCreate(ctx, req)
+	}
+	if err := ValidateRequest(&req); err != nil {
+		return Record{}, false, err
+	}
+	var buf [cacheKeyBuf]byte
+	ck := appendCacheKey(buf[:0], &req.Space)
+	if rec, ok, err := c.cache.lookup(&req, ck); ok || err != nil {
+		return rec, false, err
+	}
+	rec, created, err := c.inner.GetOrCreate(ctx, req)
+	if err != nil {
+		return Record{}, false, err
+	}
+	// Only a record of the requested space and kind is cached under its key.
+	if rec.Space == req.Space && (rec.PeriodSeconds > 0) == (req.PeriodSeconds > 0) {
+		c.cache.add(ck, rec)
+	}
+	return rec, created, nil
+}
+
+// LookupKeyID implements [Store.LookupKeyID]: it is the inner store's.
+func (c *Cached) LookupKeyID(ctx context.Context, tenant string, kid drm.KeyID) (Record, error) {
+	return c.inner.LookupKeyID(ctx, tenant, kid)
+}
+
+// Close closes the inner store; later GetOrCreate calls return ErrClosed
+// without consulting the cache. A second Close returns nil.
+func (c *Cached) Close() error {
+	if c.closed.Swap(true) {
+		return nil
+	}
+	return c.inner.Close()
+}
+
+// cache holds records and pins returned by the inner store. A nil *cache
+// caches nothing.
 type cache struct {
 	mu   sync.RWMutex
 	max  int
-	recs keyedMap[cachedRecord] // cacheKey(tenant, sk) ‖ pk → record
-	pins keyedMap[int64]        // cacheKey(tenant, sk) → pinned P
+	recs keyedMap[cachedRecord] // cacheKey(space) ‖ period key → record
+	pins keyedMap[int64]        // cacheKey(space) → pinned P
 }
 
 func newCache(max int) *cache {
@@ -33,9 +113,9 @@ const shortKeyBytes = 63
 // shortKey is a cache key held inline, without pointers, so that a map of
 // them (with pointer-free values) is never scanned by the garbage
 // collector. With string keys, a full cache's maps had two string
-// headers per entry to scan and tens of thousands of key strings to mark:
-// the collections during paced hits after a create storm marked for
-// 4–17 ms (typically ~10), with inline keys 3–11 ms (typically 5–6).
+// headers per entry to scan and tens of thousands of key strings to mark,
+// which lengthened the collections during paced hits after a create storm
+// (measured in BENCHMARKS.md, "Record cache keys").
 type shortKey struct {
 	n uint8
 	b [shortKeyBytes]byte
@@ -107,7 +187,7 @@ func (m *keyedMap[V]) evictOne() {
 }
 
 // cachedRecord is a Record without its Space, which the cache key holds
-// (spaceKey is injective, and the caller's request has that space). It
+// (SpaceKey is injective, and the caller's request has that space). It
 // holds no pointers, so the garbage collector does not scan the cache's
 // values: after a crypto-period storm fills the cache, a Record's three
 // strings per entry made every collection mark tens of thousands more
@@ -130,44 +210,52 @@ func (c *cachedRecord) record(s Space) Record {
 		Created: time.Unix(0, c.created).UTC()}
 }
 
-// cacheKey returns uint8 len(tenant) ‖ tenant ‖ sk with room for a period key.
-func cacheKey(tenant string, sk []byte) []byte {
-	b := make([]byte, 0, 1+len(tenant)+len(sk)+9)
-	b = append(b, byte(len(tenant)))
-	b = append(b, tenant...)
-	return append(b, sk...)
+// appendCacheKey appends uint8 len(tenant) ‖ tenant ‖ space key to b.
+func appendCacheKey(b []byte, s *Space) []byte {
+	b = append(b, byte(len(s.Tenant)))
+	b = append(b, s.Tenant...)
+	return appendSpaceKey(b, *s)
 }
 
-func (c *cache) record(k []byte) (cachedRecord, bool) {
-	if c == nil {
-		return cachedRecord{}, false
+// lookup answers req from the cache; ok is false on a miss. ck is req's
+// cache key; lookup appends the period key to it (in its spare capacity).
+func (c *cache) lookup(req *Request, ck []byte) (rec Record, ok bool, err error) {
+	live := req.PeriodSeconds > 0
+	var n int64
+	if live {
+		c.mu.RLock()
+		p, ok := c.pins.get(ck)
+		c.mu.RUnlock()
+		if !ok {
+			return Record{}, false, nil
+		}
+		if n, err = req.Period(p); err != nil {
+			return Record{}, false, fmt.Errorf("keystore: period: %w", err)
+		}
 	}
 	c.mu.RLock()
-	r, ok := c.recs.get(k)
+	cr, ok := c.recs.get(appendPeriodKey(ck, live, n))
 	c.mu.RUnlock()
-	return r, ok
+	if !ok {
+		return Record{}, false, nil
+	}
+	rec = cr.record(req.Space)
+	if req.Supplied != nil {
+		if err := MatchSupplied(&rec, req.Supplied); err != nil {
+			return Record{}, false, err
+		}
+	}
+	return rec, true, nil
 }
 
-func (c *cache) pin(k []byte) (int64, bool) {
-	if c == nil {
-		return 0, false
-	}
-	c.mu.RLock()
-	p, ok := c.pins.get(k)
-	c.mu.RUnlock()
-	return p, ok
-}
-
-// add stores rec under k and, for LIVE records, the space's pin under sk.
-// Only call it with committed data.
-func (c *cache) add(spaceKey, k []byte, rec Record) {
-	if c == nil {
-		return
-	}
+// add stores rec under ck ‖ its period key and, for a LIVE record, the
+// space's pin under ck. Only call it with durable data.
+func (c *cache) add(ck []byte, rec Record) {
+	k := appendPeriodKey(ck, rec.PeriodSeconds > 0, rec.Period)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.recs.add(k, compactRecord(&rec), c.max)
 	if rec.PeriodSeconds > 0 {
-		c.pins.add(spaceKey, rec.PeriodSeconds, c.max)
+		c.pins.add(ck, rec.PeriodSeconds, c.max)
 	}
 }

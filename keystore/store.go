@@ -33,10 +33,12 @@ var (
 	ErrCorrupt = errors.New("keystore: corrupt record")
 )
 
-// Errors returned by Open.
+// Errors returned by a backend's open function (boltstore.Open). They
+// name the file conditions of a file-based backend; another backend returns
+// those that apply to it.
 var (
-	// ErrInvalidOptions is returned when Options are missing or invalid
-	// (no master key).
+	// ErrInvalidOptions is returned when the options are missing or
+	// invalid (no master key).
 	ErrInvalidOptions = errors.New("keystore: invalid options")
 	// ErrWrongMasterKey is returned when the file was created under
 	// another master key.

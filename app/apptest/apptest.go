@@ -13,13 +13,14 @@ import (
 	"time"
 
 	"github.com/keyserver/keyserver/app"
+	"github.com/keyserver/keyserver/internal/testkit"
+	"github.com/keyserver/keyserver/keystore/boltstore"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	keyserverv1 "github.com/keyserver/keyserver/gen/keyserver/v1"
-	"github.com/keyserver/keyserver/keystore"
 )
 
 // Env is a running server and clients for it.
@@ -28,7 +29,7 @@ type Env struct {
 	Config    app.Config // as passed to server.New (Store filled in)
 	StorePath string
 	MasterKey [32]byte
-	Store     *keystore.Bolt
+	Store     *boltstore.Bolt
 	GRPCAddr  string
 	HTTPURL   string // http://127.0.0.1:port
 	Conn      *grpc.ClientConn
@@ -78,10 +79,7 @@ func Start(t *testing.T, cfg app.Config, opts ...Option) *Env {
 
 func (e *Env) openStore() {
 	e.t.Helper()
-	st, err := keystore.Open(e.StorePath, &keystore.Options{MasterKey: e.MasterKey})
-	if err != nil {
-		e.t.Fatalf("apptest: open store: %v", err)
-	}
+	st := testkit.OpenBolt(e.t, e.StorePath, &boltstore.Options{MasterKey: e.MasterKey})
 	e.Store = st
 	e.Config.Store = st
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/keyserver/keyserver/drm"
 	keyserverv1 "github.com/keyserver/keyserver/gen/keyserver/v1"
 	"github.com/keyserver/keyserver/keystore"
+	"github.com/keyserver/keyserver/keystore/boltstore"
 )
 
 // Layout of the startup store: startupChannels LIVE channels of 3600 s
@@ -39,7 +40,7 @@ func buildStartupStore(ctx context.Context, dir string, n int, mk [32]byte, logf
 	path := filepath.Join(dir, "keys.db")
 	_ = os.Remove(path)
 	const writers = 512
-	st, err := keystore.Open(path, &keystore.Options{MasterKey: mk, MaxBatchSize: writers, CacheSize: -1})
+	st, err := boltstore.Open(path, &boltstore.Options{MasterKey: mk, MaxBatchSize: writers, CacheSize: -1})
 	if err != nil {
 		return err
 	}

@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/keyserver/keyserver/drm"
-	"github.com/keyserver/keyserver/keystore"
+	"github.com/keyserver/keyserver/keystore/boltstore"
 )
 
 // crashRounds is the number of kill -9 / restart rounds of TestCrash_Kill9.
@@ -233,7 +233,7 @@ func checkStoreFile(t *testing.T, dir string, got *issued) {
 	if err := parseMasterKey(b, &mk); err != nil {
 		t.Fatal(err)
 	}
-	st, err := keystore.Open(filepath.Join(dir, "keys.db"), &keystore.Options{MasterKey: mk, ReadOnly: true})
+	st, err := boltstore.Open(filepath.Join(dir, "keys.db"), &boltstore.Options{MasterKey: mk, ReadOnly: true})
 	if err != nil {
 		t.Fatalf("opening the store after kill -9: %v", err)
 	}

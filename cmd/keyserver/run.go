@@ -22,7 +22,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/keyserver/keyserver/keystore"
+	"github.com/keyserver/keyserver/keystore/boltstore"
 	"github.com/keyserver/keyserver/server"
 )
 
@@ -66,7 +66,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.DurationVar(&o.logFlush, "log-flush-interval", 100*time.Millisecond, "Info and Debug lines (the request log) are written in batches at most this long after they are logged; Warn and Error lines at once; 0: every line at once")
-	fs.DurationVar(&o.storeRetry, "store-retry-interval", keystore.DefaultRetryInterval, "while the key store is not writable, how often a new-key request first tries to reopen it read-write")
+	fs.DurationVar(&o.storeRetry, "store-retry-interval", boltstore.DefaultRetryInterval, "while the key store is not writable, how often a new-key request first tries to reopen it read-write")
 	fs.StringVar(&o.pprofAddr, "pprof-addr", "", "serve net/http/pprof on this loopback address (off when empty; for profiling)")
 	fs.IntVar(&o.gcPercent, "gc-percent", defaultGCPercent, "garbage collector target percentage (Go's GOGC) of the daemon; 0 or less: leave Go's own (the GOGC environment variable, else 100). Not applied when GOGC is set and this flag is not")
 	fs.StringVar(&o.authMode, "auth", "optional", "nv-authorizations: required (cloud: no token, no key) or optional (on-premise: a token that is present is still checked)")
@@ -269,7 +269,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	store, err := keystore.OpenFallback(filepath.Join(o.dataDir, "keys.db"), &keystore.Options{MasterKey: mk}, o.storeRetry)
+	store, err := boltstore.OpenFallback(filepath.Join(o.dataDir, "keys.db"), &boltstore.Options{MasterKey: mk}, o.storeRetry)
 	if err != nil {
 		return err
 	}

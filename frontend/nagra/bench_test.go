@@ -2,15 +2,13 @@ package nagra
 
 import (
 	"context"
-	"crypto/rand"
-	"path/filepath"
 	"testing"
 
 	"google.golang.org/protobuf/encoding/protojson"
 
 	keyserverv1 "github.com/keyserver/keyserver/gen/keyserver/v1"
+	"github.com/keyserver/keyserver/internal/testkit"
 	"github.com/keyserver/keyserver/issuer"
-	"github.com/keyserver/keyserver/keystore"
 )
 
 // The hit path in process, without transport: for `go test -bench Hit
@@ -22,13 +20,7 @@ func benchService(b *testing.B) *API { return newTestAPI(b, "BENCH") }
 // dir, with defaultTenant.
 func newTestAPI(tb testing.TB, defaultTenant string) *API {
 	tb.Helper()
-	var mk [32]byte
-	_, _ = rand.Read(mk[:])
-	st, err := keystore.Open(filepath.Join(tb.TempDir(), "keys.db"), &keystore.Options{MasterKey: mk})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = st.Close() })
+	st, _ := testkit.NewBolt(tb)
 	iss, err := issuer.New(issuer.Config{Store: st, DefaultTenant: defaultTenant})
 	if err != nil {
 		tb.Fatal(err)

@@ -1,6 +1,7 @@
-package keystore
+package boltstore
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -11,12 +12,12 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/keyserver/keyserver/drm"
+	"github.com/keyserver/keyserver/keystore"
 )
 
 // Defaults applied by Open for zero Options fields.
@@ -31,7 +32,7 @@ const (
 // means its default.
 type Options struct {
 	// MasterKey is the AES-256-GCM key sealing every key and IV. Required:
-	// an all-zero key is rejected with ErrInvalidOptions.
+	// an all-zero key is rejected with [keystore.ErrInvalidOptions].
 	MasterKey [32]byte
 	// MaxBatchSize is the number of concurrent creations coalesced into one
 	// transaction and one fsync. Size it to the expected number of
@@ -42,11 +43,11 @@ type Options struct {
 	// Zero means DefaultMaxBatchDelay.
 	MaxBatchDelay time.Duration
 	// Timeout bounds the wait for the file lock, so that a second store on
-	// the same file fails with ErrLocked instead of hanging. Zero means
+	// the same file fails with [keystore.ErrLocked] instead of hanging. Zero means
 	// DefaultTimeout; negative means wait forever.
 	Timeout time.Duration
 	// ReadOnly opens an existing file with a shared lock; GetOrCreate then
-	// returns ErrUnavailable for anything it would have to create.
+	// returns [keystore.ErrUnavailable] for anything it would have to create.
 	ReadOnly bool
 	// CacheSize bounds the in-memory cache of decrypted records (and, as
 	// many again, of pinned period lengths). Zero means DefaultCacheSize;
@@ -54,19 +55,33 @@ type Options struct {
 	CacheSize int
 }
 
-// Bolt is the bbolt-backed Store: one file, held by one Bolt at a time
-// (the file is locked). It is safe for concurrent use. Keys are sealed at
-// rest; decrypted records live only in memory, in a bounded cache.
+// Bolt is the bbolt-backed [keystore.Store]: one file, held by one Bolt at
+// a time (the file is locked). It is safe for concurrent use. Keys are
+// sealed at rest; decrypted records live only in memory, in a bounded
+// cache ([keystore.Cached], see the package doc).
 type Bolt struct {
+	cache    *keystore.Cached // nil when Options.CacheSize < 0; its inner store is (*uncached)(b)
 	db       *bolt.DB
-	seal     *sealer
-	cache    *cache
+	seal     *keystore.Sealer
 	readOnly bool
 	closed   atomic.Bool
 	writers  atomic.Int32 // creations in flight
 }
 
-var _ Store = (*Bolt)(nil)
+var _ keystore.Store = (*Bolt)(nil)
+
+// uncached is Bolt without its cache: the inner store of Bolt.cache.
+type uncached Bolt
+
+func (u *uncached) GetOrCreate(ctx context.Context, req keystore.Request) (keystore.Record, bool, error) {
+	return (*Bolt)(u).getOrCreate(ctx, req)
+}
+
+func (u *uncached) LookupKeyID(ctx context.Context, tenant string, kid drm.KeyID) (keystore.Record, error) {
+	return (*Bolt)(u).LookupKeyID(ctx, tenant, kid)
+}
+
+func (u *uncached) Close() error { return (*Bolt)(u).closeDB() }
 
 // errMiss reports, inside a read-only transaction, that a write is needed.
 var errMiss = errors.New("keystore: miss")
@@ -84,17 +99,18 @@ func (e txError) Error() string { return e.err.Error() }
 // exist. An existing file is inspected read-only first, so a foreign file or
 // one sealed under another master key is never written to.
 //
-// Errors: ErrInvalidOptions, ErrForeignFile (not a bbolt file: wraps the
-// message of bbolt's invalid-database error; or a bbolt file without our
-// meta bucket), ErrUnsupportedVersion, ErrWrongMasterKey, ErrLocked,
-// ErrCorrupt, or an error describing an I/O failure.
+// Errors (the keystore sentinels): ErrInvalidOptions, ErrForeignFile (not
+// a bbolt file: wraps the message of bbolt's invalid-database error; or a
+// bbolt file without our meta bucket), ErrUnsupportedVersion,
+// ErrWrongMasterKey, ErrLocked, ErrNotWritable, ErrCorrupt, or an error
+// describing an I/O failure.
 func Open(path string, opts *Options) (*Bolt, error) {
 	if opts == nil || opts.MasterKey == ([32]byte{}) {
-		return nil, fmt.Errorf("%w: a master key is required", ErrInvalidOptions)
+		return nil, fmt.Errorf("%w: a master key is required", keystore.ErrInvalidOptions)
 	}
 	o := *opts
 	if o.MaxBatchSize < 0 || o.MaxBatchDelay < 0 {
-		return nil, fmt.Errorf("%w: negative batch size or delay", ErrInvalidOptions)
+		return nil, fmt.Errorf("%w: negative batch size or delay", keystore.ErrInvalidOptions)
 	}
 	if o.MaxBatchSize == 0 {
 		o.MaxBatchSize = DefaultMaxBatchSize
@@ -111,11 +127,14 @@ func Open(path string, opts *Options) (*Bolt, error) {
 	if o.CacheSize == 0 {
 		o.CacheSize = DefaultCacheSize
 	}
-	seal, err := newSealer(o.MasterKey)
+	seal, err := keystore.NewSealer(o.MasterKey)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidOptions, err)
+		return nil, fmt.Errorf("%w: %v", keystore.ErrInvalidOptions, err)
 	}
-	b := &Bolt{seal: seal, cache: newCache(o.CacheSize), readOnly: o.ReadOnly}
+	b := &Bolt{seal: seal, readOnly: o.ReadOnly}
+	if o.CacheSize > 0 {
+		b.cache = keystore.NewCached((*uncached)(b), o.CacheSize)
+	}
 
 	info, err := os.Stat(path)
 	switch {
@@ -126,7 +145,7 @@ func Open(path string, opts *Options) (*Bolt, error) {
 		db, err := b.inspect(path, o.Timeout)
 		if o.ReadOnly {
 			if errors.Is(err, errEmpty) {
-				err = fmt.Errorf("%w: %s: no key-store data", ErrForeignFile, path)
+				err = fmt.Errorf("%w: %s: no key-store data", keystore.ErrForeignFile, path)
 			}
 			if err != nil {
 				return nil, err
@@ -170,16 +189,16 @@ func (b *Bolt) inspect(path string, timeout time.Duration) (db *bolt.DB, err err
 		// bbolt panics on some damaged pages; nothing is open yet, so
 		// refuse the file instead of crashing the process.
 		if r := recover(); r != nil {
-			db, err = nil, fmt.Errorf("%w: %s: damaged file (%v)", ErrCorrupt, path, r)
+			db, err = nil, fmt.Errorf("%w: %s: damaged file (%v)", keystore.ErrCorrupt, path, r)
 		}
 	}()
 	db, err = bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: timeout})
 	if err != nil {
 		oerr := openError(path, timeout, err)
-		if !errors.Is(oerr, ErrLocked) && !errors.Is(oerr, ErrForeignFile) && lacksBoltMagic(path) {
+		if !errors.Is(oerr, keystore.ErrLocked) && !errors.Is(oerr, keystore.ErrForeignFile) && lacksBoltMagic(path) {
 			// bbolt reports some non-bbolt files with plain errors
 			// ("file size too small").
-			oerr = fmt.Errorf("%w: %s: not a bbolt file (%v)", ErrForeignFile, path, err)
+			oerr = fmt.Errorf("%w: %s: not a bbolt file (%v)", keystore.ErrForeignFile, path, err)
 		}
 		return nil, oerr
 	}
@@ -230,7 +249,7 @@ func checkTruncated(path string, size int64) error {
 		}
 	}
 	if need > size {
-		return fmt.Errorf("%w: %s: file is truncated (%d bytes, its last transaction needs %d)", ErrCorrupt, path, size, need)
+		return fmt.Errorf("%w: %s: file is truncated (%d bytes, its last transaction needs %d)", keystore.ErrCorrupt, path, size, need)
 	}
 	return nil
 }
@@ -254,11 +273,11 @@ func lacksBoltMagic(path string) bool {
 func openError(path string, timeout time.Duration, err error) error {
 	switch {
 	case errors.Is(err, berrors.ErrTimeout):
-		return fmt.Errorf("%w: %s (waited %v)", ErrLocked, path, timeout)
+		return fmt.Errorf("%w: %s (waited %v)", keystore.ErrLocked, path, timeout)
 	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrChecksum):
-		return fmt.Errorf("%w: %s: not a bbolt file (%v)", ErrForeignFile, path, err)
+		return fmt.Errorf("%w: %s: not a bbolt file (%v)", keystore.ErrForeignFile, path, err)
 	case errors.Is(err, syscall.EROFS), errors.Is(err, fs.ErrPermission):
-		return fmt.Errorf("%w: %s (%v)", ErrNotWritable, path, err)
+		return fmt.Errorf("%w: %s (%v)", keystore.ErrNotWritable, path, err)
 	}
 	return fmt.Errorf("keystore: open %s: %v", path, err)
 }
@@ -278,20 +297,20 @@ func (b *Bolt) verifyMeta(tx *bolt.Tx) error {
 		if k, _ := tx.Cursor().First(); k == nil {
 			return errEmpty
 		}
-		return fmt.Errorf("%w: a bbolt file without key-store meta bucket", ErrForeignFile)
+		return fmt.Errorf("%w: a bbolt file without key-store meta bucket", keystore.ErrForeignFile)
 	}
 	v := meta.Get(metaVersion)
 	if len(v) != 4 {
-		return fmt.Errorf("%w: bad format version", ErrCorrupt)
+		return fmt.Errorf("%w: bad format version", keystore.ErrCorrupt)
 	}
 	if ver := binary.BigEndian.Uint32(v); ver != formatVersion {
-		return fmt.Errorf("%w: %d (this build reads %d)", ErrUnsupportedVersion, ver, formatVersion)
+		return fmt.Errorf("%w: %d (this build reads %d)", keystore.ErrUnsupportedVersion, ver, formatVersion)
 	}
-	if !b.seal.openCanary(meta.Get(metaCanary)) {
-		return ErrWrongMasterKey
+	if !b.seal.OpenCanary(meta.Get(metaCanary)) {
+		return keystore.ErrWrongMasterKey
 	}
 	if tx.Bucket(bucketTenants) == nil {
-		return fmt.Errorf("%w: tenants bucket missing", ErrCorrupt)
+		return fmt.Errorf("%w: tenants bucket missing", keystore.ErrCorrupt)
 	}
 	return nil
 }
@@ -304,7 +323,7 @@ func (b *Bolt) initMeta(tx *bolt.Tx) error {
 	if err := meta.Put(metaVersion, binary.BigEndian.AppendUint32(nil, formatVersion)); err != nil {
 		return err
 	}
-	if err := meta.Put(metaCanary, b.seal.sealCanary()); err != nil {
+	if err := meta.Put(metaCanary, b.seal.SealCanary()); err != nil {
 		return err
 	}
 	_, err = tx.CreateBucket(bucketTenants)
@@ -312,8 +331,15 @@ func (b *Bolt) initMeta(tx *bolt.Tx) error {
 }
 
 // Close closes the file after in-flight transactions finish. Later calls
-// on b return ErrClosed; a second Close returns nil.
+// on b return [keystore.ErrClosed]; a second Close returns nil.
 func (b *Bolt) Close() error {
+	if b.cache != nil {
+		return b.cache.Close() // closes the file through uncached.Close
+	}
+	return b.closeDB()
+}
+
+func (b *Bolt) closeDB() error {
 	if b.closed.Swap(true) {
 		return nil
 	}
@@ -325,10 +351,10 @@ func (b *Bolt) Close() error {
 
 // Check runs bbolt's consistency check over the whole file and returns
 // every problem found, joined. It reads everything: meant for tests and
-// tooling, not for the request path. ErrClosed after Close.
+// tooling, not for the request path. [keystore.ErrClosed] after Close.
 func (b *Bolt) Check() error {
 	if b.closed.Load() {
-		return ErrClosed
+		return keystore.ErrClosed
 	}
 	var errs []error
 	err := b.db.View(func(tx *bolt.Tx) error {
@@ -352,45 +378,7 @@ func (b *Bolt) txErr(err error) error {
 	case errors.As(err, &te):
 		return te.err
 	case errors.Is(err, berrors.ErrDatabaseNotOpen):
-		return ErrClosed
+		return keystore.ErrClosed
 	}
-	return fmt.Errorf("%w: %v", ErrUnavailable, err)
-}
-
-func validTenant(s string) bool {
-	if len(s) < 1 || len(s) > 64 {
-		return false
-	}
-	return validName(s)
-}
-
-func validName(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
-func validateRequest(req *Request) error {
-	s := req.Space
-	switch {
-	case !validTenant(s.Tenant):
-		return fmt.Errorf("%w: tenant must match [A-Za-z0-9_-]{1,64}", ErrInvalidRequest)
-	case len(s.ContentID) < 1 || len(s.ContentID) > 256 || !utf8.ValidString(s.ContentID):
-		return fmt.Errorf("%w: content id must be 1..256 bytes of UTF-8", ErrInvalidRequest)
-	case s.Scheme != drm.SchemeCBCS && s.Scheme != drm.SchemeCENC:
-		return fmt.Errorf("%w: unknown scheme %v", ErrInvalidRequest, s.Scheme)
-	case len(s.Track) > 32 || !validName(s.Track):
-		return fmt.Errorf("%w: track must match [A-Za-z0-9_-]{0,32}", ErrInvalidRequest)
-	case req.PeriodSeconds < 0:
-		return fmt.Errorf("%w: negative period length", ErrInvalidRequest)
-	case req.PeriodSeconds > 0 && req.Period == nil:
-		return fmt.Errorf("%w: LIVE request without a period function", ErrInvalidRequest)
-	case req.Supplied != nil && req.Supplied.KID.IsZero():
-		return fmt.Errorf("%w: supplied key id is zero", ErrInvalidRequest)
-	}
-	return nil
+	return fmt.Errorf("%w: %v", keystore.ErrUnavailable, err)
 }

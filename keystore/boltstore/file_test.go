@@ -1,4 +1,4 @@
-package keystore_test
+package boltstore_test
 
 import (
 	"bytes"
@@ -12,57 +12,9 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/keyserver/keyserver/drm"
 	"github.com/keyserver/keyserver/keystore"
+	"github.com/keyserver/keyserver/keystore/boltstore"
 )
-
-func TestFile_NoPlaintextKeys(t *testing.T) {
-	s, path := newTestStore(t)
-	var issued []drm.ContentKey
-	for i := range 50 {
-		rec, _ := mustGet(t, s, live(space("NAG0000", "ch"), 60, int64(i)))
-		issued = append(issued, rec.Key)
-		rec, _ = mustGet(t, s, vod(space("T2", string(rune('a'+i%26))+"x"+string(rune('0'+i/26)))))
-		issued = append(issued, rec.Key)
-	}
-	for i := range 10 {
-		k := drm.GenerateContentKey()
-		req := live(space("NAG0000", "sup"), 60, int64(i))
-		req.Supplied = &keystore.Supplied{KID: k.KID, Key: k.Key, IV: &k.IV}
-		rec, _ := mustGet(t, s, req)
-		issued = append(issued, rec.Key)
-		req.Supplied.IV = nil
-		req.Period = index(int64(i + 100))
-		req.Supplied.KID = drm.GenerateContentKey().KID
-		rec, _ = mustGet(t, s, req)
-		issued = append(issued, rec.Key)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kids := 0
-	for i, k := range issued {
-		if bytes.Contains(data, k.Key[:]) {
-			t.Errorf("key %d found in the file", i)
-		}
-		if bytes.Contains(data, k.IV[:]) {
-			t.Errorf("IV %d found in the file", i)
-		}
-		if bytes.Contains(data, k.KID[:]) {
-			kids++
-		}
-	}
-	if kids != len(issued) { // sanity: the scan sees what is stored in clear
-		t.Errorf("only %d of %d key ids found in the file", kids, len(issued))
-	}
-	if bytes.Contains(data, testMaster[:]) {
-		t.Error("master key found in the file")
-	}
-}
 
 func TestOpen_WrongMasterKey(t *testing.T) {
 	s, path := newTestStore(t)
@@ -73,7 +25,7 @@ func TestOpen_WrongMasterKey(t *testing.T) {
 	before, _ := os.ReadFile(path)
 	other := testMaster
 	other[0] ^= 1
-	_, err := keystore.Open(path, &keystore.Options{MasterKey: other})
+	_, err := boltstore.Open(path, &boltstore.Options{MasterKey: other})
 	if !errors.Is(err, keystore.ErrWrongMasterKey) {
 		t.Fatalf("Open with another master key: %v, want ErrWrongMasterKey", err)
 	}
@@ -81,10 +33,10 @@ func TestOpen_WrongMasterKey(t *testing.T) {
 	if !bytes.Equal(before, after) {
 		t.Error("failed Open modified the file")
 	}
-	if _, err := keystore.Open(path, &keystore.Options{}); !errors.Is(err, keystore.ErrInvalidOptions) {
+	if _, err := boltstore.Open(path, &boltstore.Options{}); !errors.Is(err, keystore.ErrInvalidOptions) {
 		t.Errorf("Open without master key: %v", err)
 	}
-	if _, err := keystore.Open(path, nil); !errors.Is(err, keystore.ErrInvalidOptions) {
+	if _, err := boltstore.Open(path, nil); !errors.Is(err, keystore.ErrInvalidOptions) {
 		t.Errorf("Open with nil options: %v", err)
 	}
 }
@@ -108,7 +60,7 @@ func TestOpen_ForeignFiles(t *testing.T) {
 			if err := os.WriteFile(path, content, 0o640); err != nil {
 				t.Fatal(err)
 			}
-			s, err := keystore.Open(path, &keystore.Options{MasterKey: testMaster})
+			s, err := boltstore.Open(path, &boltstore.Options{MasterKey: testMaster})
 			if err == nil {
 				s.Close()
 				t.Fatal("Open succeeded on a foreign file")
@@ -138,7 +90,7 @@ func TestOpen_ForeignFiles(t *testing.T) {
 		}
 		db.Close()
 		content, _ := os.ReadFile(path)
-		_, err = keystore.Open(path, &keystore.Options{MasterKey: testMaster})
+		_, err = boltstore.Open(path, &boltstore.Options{MasterKey: testMaster})
 		if !errors.Is(err, keystore.ErrForeignFile) {
 			t.Errorf("err = %v, want ErrForeignFile", err)
 		}
@@ -174,7 +126,7 @@ func assertUnchanged(t *testing.T, path string, content []byte, mode os.FileMode
 func TestOpen_Locked(t *testing.T) {
 	_, path := newTestStore(t)
 	start := time.Now()
-	s2, err := keystore.Open(path, &keystore.Options{MasterKey: testMaster, Timeout: 100 * time.Millisecond})
+	s2, err := boltstore.Open(path, &boltstore.Options{MasterKey: testMaster, Timeout: 100 * time.Millisecond})
 	if err == nil {
 		s2.Close()
 		t.Fatal("second Open succeeded while the first is open")
@@ -187,7 +139,7 @@ func TestOpen_Locked(t *testing.T) {
 	}
 	// With the default timeout too (1s).
 	start = time.Now()
-	if _, err := keystore.Open(path, &keystore.Options{MasterKey: testMaster, ReadOnly: true}); !errors.Is(err, keystore.ErrLocked) {
+	if _, err := boltstore.Open(path, &boltstore.Options{MasterKey: testMaster, ReadOnly: true}); !errors.Is(err, keystore.ErrLocked) {
 		t.Errorf("read-only Open beside a writer: %v, want ErrLocked", err)
 	}
 	if d := time.Since(start); d > 3*time.Second {
@@ -199,7 +151,7 @@ func TestOpen_ReadOnly(t *testing.T) {
 	s, path := newTestStore(t)
 	rec, _ := mustGet(t, s, live(space("T", "c"), 60, 5))
 	s.Close()
-	ro := openTestStore(t, path, &keystore.Options{MasterKey: testMaster, ReadOnly: true})
+	ro := openTestStore(t, path, &boltstore.Options{MasterKey: testMaster, ReadOnly: true})
 	got, created := mustGet(t, ro, live(space("T", "c"), 60, 5))
 	if created || got.Key != rec.Key {
 		t.Error("read-only hit differs")
@@ -207,7 +159,7 @@ func TestOpen_ReadOnly(t *testing.T) {
 	if _, _, err := ro.GetOrCreate(context.Background(), live(space("T", "c"), 60, 6)); !errors.Is(err, keystore.ErrUnavailable) {
 		t.Errorf("read-only miss: %v, want ErrUnavailable", err)
 	}
-	if _, err := keystore.Open(filepath.Join(t.TempDir(), "none.db"), &keystore.Options{MasterKey: testMaster, ReadOnly: true}); err == nil {
+	if _, err := boltstore.Open(filepath.Join(t.TempDir(), "none.db"), &boltstore.Options{MasterKey: testMaster, ReadOnly: true}); err == nil {
 		t.Error("read-only Open of a missing file succeeded")
 	}
 }
@@ -251,25 +203,5 @@ func TestRecord_MovedValueFailsToOpen(t *testing.T) {
 	}
 	if _, _, err := s2.GetOrCreate(context.Background(), live(sp, 60, 1)); err != nil {
 		t.Errorf("untouched record: %v", err)
-	}
-}
-
-func TestErrors_NoKeyBytes(t *testing.T) {
-	s, _ := newTestStore(t)
-	k := drm.GenerateContentKey()
-	req := vod(space("T", "c"))
-	req.Supplied = &keystore.Supplied{KID: k.KID, Key: k.Key, IV: &k.IV}
-	mustGet(t, s, req)
-	other := drm.GenerateContentKey()
-	req.Supplied = &keystore.Supplied{KID: k.KID, Key: other.Key, IV: &other.IV}
-	_, _, err := s.GetOrCreate(context.Background(), req)
-	if !errors.Is(err, keystore.ErrConflict) {
-		t.Fatal(err)
-	}
-	msg := err.Error()
-	for _, secret := range [][]byte{k.Key[:], k.IV[:], other.Key[:], other.IV[:]} {
-		if bytes.Contains([]byte(msg), secret) || bytes.Contains([]byte(msg), []byte(drm.KeyID(secret).Hex())) {
-			t.Errorf("error %q contains key material", msg)
-		}
 	}
 }

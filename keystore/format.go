@@ -1,24 +1,26 @@
 package keystore
 
-// On-disk layout of a [Bolt] file, format version 1.
+// The stored format shared by every backend, version 1. A backend decides
+// where these byte strings live (boltstore: nested buckets; see its package
+// doc) but stores exactly these bytes, so that records sealed by one backend
+// open in another and the sealing guarantees hold everywhere.
 //
-//	"keystore.meta"                        bucket
-//	    "version" → uint32 BE (1)
-//	    "canary"  → nonce(12) ‖ AES-GCM(master, "keystore canary", ad="keystore/canary/v1")
-//	"tenants"                              bucket
-//	    <tenant id bytes>                  bucket, one per tenant
-//	        "spaces"                       bucket
-//	            <space key>                bucket, one per key space
-//	                0x00                   → pinned period length P, int64 BE (LIVE only; written once)
-//	                0x01                   → VOD record value
-//	                0x02 ‖ uint64 BE(n^1<<63) → LIVE record value of period n (sign-flipped so keys sort by n)
-//	        "kids"                         bucket, the tenant's key-id index
-//	            <key id, 16 bytes>         → uint16 BE len(space key) ‖ space key ‖ period key
+// Within a tenant, a key space is named by its space key ([SpaceKey]):
 //
-// Space key: uint16 BE len(content id) ‖ content id ‖ scheme (1 byte) ‖
-// uint8 len(track) ‖ track. The tenant is the enclosing bucket's name.
+//	uint16 BE len(content id) ‖ content id ‖ scheme (1 byte) ‖ uint8 len(track) ‖ track
 //
-// Record value (94 bytes):
+// The tenant is not part of it: backends keep tenants apart themselves.
+// Within a space, entries are named by one-byte-tagged keys:
+//
+//	0x00                      [PinKey]: pinned period length P, int64 BE (LIVE only; written once)
+//	0x01                      [PeriodKey](false, 0): the VOD record value
+//	0x02 ‖ uint64 BE(n^1<<63) [PeriodKey](true, n): LIVE record value of period n
+//	                          (sign-flipped so that keys sort by n)
+//
+// A tenant's key-id index maps a 16-byte key id to the location of its
+// record ([EncodeLocation]): uint16 BE len(space key) ‖ space key ‖ period key.
+//
+// Record value (94 bytes, [Sealer.SealRecord]):
 //
 //	[0]      value version (1)
 //	[1]      flags: bit 0 = supplied by the packager
@@ -34,9 +36,13 @@ package keystore
 // (flags, created, P, key id). A sealed value copied to another record, or
 // a header edited in place, fails to open ([ErrCorrupt]).
 //
+// The canary ([Sealer.SealCanary]) is nonce(12) ‖ AES-GCM(master,
+// "keystore canary", ad="keystore/canary/v1"): a backend stores one when it
+// is created and checks it when opened, to refuse another master key.
+//
 // Records are only ever inserted: there is no update or delete, so a value
-// read once stays valid for the life of the file (this is what makes the
-// in-memory cache safe).
+// read once stays valid for the life of the store (this is what makes the
+// in-memory cache, [NewCached], safe).
 
 import (
 	"crypto/aes"
@@ -49,17 +55,7 @@ import (
 	"github.com/keyserver/keyserver/drm"
 )
 
-const formatVersion = 1
-
 var (
-	bucketMeta    = []byte("keystore.meta")
-	bucketTenants = []byte("tenants")
-	bucketSpaces  = []byte("spaces")
-	bucketKIDs    = []byte("kids")
-
-	metaVersion = []byte("version")
-	metaCanary  = []byte("canary")
-
 	canaryPlain = []byte("keystore canary")
 	canaryAD    = []byte("keystore/canary/v1")
 	recordAD    = []byte("keystore/record/v1")
@@ -79,19 +75,40 @@ const (
 	valueLen  = hdrLen + nonceLen + sealedLen
 )
 
-var pinKey = []byte{tagPin}
+// PinKey returns the key of a space's pinned period length (a new slice).
+func PinKey() []byte { return []byte{tagPin} }
 
-// spaceKey encodes the space identity below the tenant. The caller has
-// validated the lengths.
-func spaceKey(s Space) []byte {
-	b := make([]byte, 0, 2+len(s.ContentID)+2+len(s.Track))
+// IsPinKey reports whether k, a key within a space, is [PinKey] rather than
+// a period key.
+func IsPinKey(k []byte) bool { return len(k) == 1 && k[0] == tagPin }
+
+// EncodePin returns the stored value of a pinned period length p (> 0).
+func EncodePin(p int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(p)) }
+
+// DecodePin decodes a stored pinned period length; ErrCorrupt unless it is
+// 8 bytes holding a positive length.
+func DecodePin(v []byte) (int64, error) {
+	if len(v) != 8 || int64(binary.BigEndian.Uint64(v)) <= 0 {
+		return 0, fmt.Errorf("%w: bad pinned period length", ErrCorrupt)
+	}
+	return int64(binary.BigEndian.Uint64(v)), nil
+}
+
+// SpaceKey encodes the space identity below the tenant. The caller has
+// validated the request ([ValidateRequest]), which bounds the lengths.
+func SpaceKey(s Space) []byte {
+	return appendSpaceKey(make([]byte, 0, 2+len(s.ContentID)+2+len(s.Track)), s)
+}
+
+func appendSpaceKey(b []byte, s Space) []byte {
 	b = binary.BigEndian.AppendUint16(b, uint16(len(s.ContentID)))
 	b = append(b, s.ContentID...)
 	b = append(b, byte(s.Scheme), byte(len(s.Track)))
 	return append(b, s.Track...)
 }
 
-func decodeSpaceKey(tenant string, k []byte) (Space, error) {
+// DecodeSpaceKey decodes a space key of tenant; ErrCorrupt if malformed.
+func DecodeSpaceKey(tenant string, k []byte) (Space, error) {
 	if len(k) < 2 {
 		return Space{}, fmt.Errorf("%w: short space key", ErrCorrupt)
 	}
@@ -110,18 +127,22 @@ func decodeSpaceKey(tenant string, k []byte) (Space, error) {
 	return s, nil
 }
 
-// periodKey returns the key of a record in its space bucket.
-func periodKey(live bool, n int64) []byte {
-	if !live {
-		return []byte{tagVOD}
-	}
-	b := make([]byte, 9)
-	b[0] = tagLive
-	binary.BigEndian.PutUint64(b[1:], uint64(n)^1<<63)
-	return b
+// PeriodKey returns the key of a record within its space: the VOD record
+// if !live (n is ignored), else LIVE period n.
+func PeriodKey(live bool, n int64) []byte {
+	return appendPeriodKey(make([]byte, 0, 9), live, n)
 }
 
-func decodePeriodKey(k []byte) (live bool, n int64, err error) {
+func appendPeriodKey(b []byte, live bool, n int64) []byte {
+	if !live {
+		return append(b, tagVOD)
+	}
+	b = append(b, tagLive)
+	return binary.BigEndian.AppendUint64(b, uint64(n)^1<<63)
+}
+
+// DecodePeriodKey decodes a period key; ErrCorrupt if malformed.
+func DecodePeriodKey(k []byte) (live bool, n int64, err error) {
 	switch {
 	case len(k) == 1 && k[0] == tagVOD:
 		return false, 0, nil
@@ -131,15 +152,17 @@ func decodePeriodKey(k []byte) (live bool, n int64, err error) {
 	return false, 0, fmt.Errorf("%w: bad period key", ErrCorrupt)
 }
 
-func encodeLocation(sk, pk []byte) []byte {
+// EncodeLocation returns the key-id index entry of the record at (sk, pk).
+func EncodeLocation(sk, pk []byte) []byte {
 	b := make([]byte, 0, 2+len(sk)+len(pk))
 	b = binary.BigEndian.AppendUint16(b, uint16(len(sk)))
 	b = append(b, sk...)
 	return append(b, pk...)
 }
 
-// decodeLocation returns slices of loc (valid as long as loc is).
-func decodeLocation(loc []byte) (sk, pk []byte, err error) {
+// DecodeLocation returns slices of loc (valid as long as loc is);
+// ErrCorrupt if malformed.
+func DecodeLocation(loc []byte) (sk, pk []byte, err error) {
 	if len(loc) < 2 {
 		return nil, nil, fmt.Errorf("%w: bad key-id index entry", ErrCorrupt)
 	}
@@ -150,11 +173,12 @@ func decodeLocation(loc []byte) (sk, pk []byte, err error) {
 	return loc[2 : 2+n], loc[2+n:], nil
 }
 
-// sealer seals records and the canary. cipher.AEAD from crypto/cipher's GCM
-// is safe for concurrent use.
-type sealer struct{ aead cipher.AEAD }
+// Sealer seals records and the canary under a master key. It is safe for
+// concurrent use (crypto/cipher's GCM is).
+type Sealer struct{ aead cipher.AEAD }
 
-func newSealer(master [32]byte) (*sealer, error) {
+// NewSealer returns the Sealer of master.
+func NewSealer(master [32]byte) (*Sealer, error) {
 	blk, err := aes.NewCipher(master[:])
 	if err != nil {
 		return nil, err
@@ -163,16 +187,18 @@ func newSealer(master [32]byte) (*sealer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &sealer{aead: g}, nil
+	return &Sealer{aead: g}, nil
 }
 
-func (s *sealer) sealCanary() []byte {
+// SealCanary returns a new canary value (random nonce).
+func (s *Sealer) SealCanary() []byte {
 	nonce := make([]byte, nonceLen, nonceLen+len(canaryPlain)+16)
 	_, _ = rand.Read(nonce)
 	return s.aead.Seal(nonce, nonce, canaryPlain, canaryAD)
 }
 
-func (s *sealer) openCanary(v []byte) bool {
+// OpenCanary reports whether v is a canary sealed under this master key.
+func (s *Sealer) OpenCanary(v []byte) bool {
 	if len(v) < nonceLen {
 		return false
 	}
@@ -190,8 +216,9 @@ func recordAAD(tenant string, sk, pk, hdr []byte) []byte {
 	return append(ad, hdr...)
 }
 
-// sealRecord builds the stored value of rec at (tenant, sk, pk).
-func (s *sealer) sealRecord(rec *Record, sk, pk []byte) []byte {
+// SealRecord builds the stored value of rec at (rec.Space.Tenant, sk, pk),
+// with a random nonce.
+func (s *Sealer) SealRecord(rec *Record, sk, pk []byte) []byte {
 	v := make([]byte, hdrLen+nonceLen, valueLen)
 	v[0] = valueVersion
 	if rec.Supplied {
@@ -209,17 +236,18 @@ func (s *sealer) sealRecord(rec *Record, sk, pk []byte) []byte {
 	return v
 }
 
-// openRecord decodes and opens the value v stored at (tenant, sk, pk). It
-// copies everything it keeps, so v may be bbolt memory.
-func (s *sealer) openRecord(tenant string, sk, pk, v []byte) (Record, error) {
+// OpenRecord decodes and opens the value v stored at (tenant, sk, pk):
+// ErrCorrupt if anything fails to decode or open. It copies everything it
+// keeps, so v may be memory the backend reuses (bbolt pages).
+func (s *Sealer) OpenRecord(tenant string, sk, pk, v []byte) (Record, error) {
 	if len(v) != valueLen || v[0] != valueVersion {
 		return Record{}, fmt.Errorf("%w: bad record value", ErrCorrupt)
 	}
-	space, err := decodeSpaceKey(tenant, sk)
+	space, err := DecodeSpaceKey(tenant, sk)
 	if err != nil {
 		return Record{}, err
 	}
-	live, n, err := decodePeriodKey(pk)
+	live, n, err := DecodePeriodKey(pk)
 	if err != nil {
 		return Record{}, err
 	}

@@ -1,4 +1,4 @@
-package keystore_test
+package boltstore_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/keyserver/keyserver/keystore"
+	"github.com/keyserver/keyserver/keystore/boltstore"
 )
 
 // TestFallback_ReadOnlyThenWritable opens a store whose filesystem is
@@ -31,17 +32,17 @@ func TestFallback_ReadOnlyThenWritable(t *testing.T) {
 		}
 	}
 	path := filepath.Join(mnt, "keys.db")
-	opts := &keystore.Options{MasterKey: testMaster}
+	opts := &boltstore.Options{MasterKey: testMaster}
 	ctx := context.Background()
 
 	// A missing file on a read-only filesystem is still an error.
 	remount("ro")
-	if _, err := keystore.OpenFallback(path, opts, time.Millisecond); err == nil {
+	if _, err := boltstore.OpenFallback(path, opts, time.Millisecond); err == nil {
 		t.Fatal("OpenFallback created nothing on a read-only filesystem and still succeeded")
 	}
 	remount("rw")
 
-	st, err := keystore.Open(path, opts)
+	st, err := boltstore.Open(path, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,10 +58,10 @@ func TestFallback_ReadOnlyThenWritable(t *testing.T) {
 	st.Close()
 
 	remount("ro")
-	if _, err := keystore.Open(path, opts); !errors.Is(err, keystore.ErrNotWritable) {
+	if _, err := boltstore.Open(path, opts); !errors.Is(err, keystore.ErrNotWritable) {
 		t.Fatalf("Open on a read-only filesystem: %v, want ErrNotWritable", err)
 	}
-	fb, err := keystore.OpenFallback(path, opts, time.Millisecond)
+	fb, err := boltstore.OpenFallback(path, opts, time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}

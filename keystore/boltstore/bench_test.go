@@ -1,4 +1,4 @@
-package keystore_test
+package boltstore_test
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/keyserver/keyserver/keystore"
+	"github.com/keyserver/keyserver/keystore/boltstore"
 )
 
 // BenchmarkGetOrCreate_Hit: parallel requests for an existing LIVE key,
@@ -21,7 +21,7 @@ func BenchmarkGetOrCreate_Hit(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			path := filepath.Join(b.TempDir(), "keys.db")
-			s := openTestStore(b, path, &keystore.Options{MasterKey: testMaster, CacheSize: cacheSize})
+			s := openTestStore(b, path, &boltstore.Options{MasterKey: testMaster, CacheSize: cacheSize})
 			req := live(space("NAG0000", "channel-7"), 3600, 490000)
 			mustGet(b, s, req)
 			b.ReportAllocs()

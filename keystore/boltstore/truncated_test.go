@@ -1,4 +1,4 @@
-package keystore_test
+package boltstore_test
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/keyserver/keyserver/keystore"
+	"github.com/keyserver/keyserver/keystore/boltstore"
 )
 
 // TestOpen_TruncatedFile: a store file cut short (a copy interrupted, a
@@ -19,7 +20,7 @@ import (
 // missing pages; the file is not written to.
 func TestOpen_TruncatedFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "keys.db")
-	s, err := keystore.Open(path, &keystore.Options{MasterKey: testMaster})
+	s, err := boltstore.Open(path, &boltstore.Options{MasterKey: testMaster})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +42,7 @@ func TestOpen_TruncatedFile(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, ro := range []bool{false, true} {
-			_, err := keystore.Open(cut, &keystore.Options{MasterKey: testMaster, ReadOnly: ro})
+			_, err := boltstore.Open(cut, &boltstore.Options{MasterKey: testMaster, ReadOnly: ro})
 			if !errors.Is(err, keystore.ErrCorrupt) || !strings.Contains(err.Error(), cut) || !strings.Contains(err.Error(), "truncated") {
 				t.Errorf("%d of %d bytes, read-only %v: %v", n, len(full), ro, err)
 			}

@@ -1,4 +1,4 @@
-package keystore
+package boltstore
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/keyserver/keyserver/drm"
+	"github.com/keyserver/keyserver/keystore"
 )
 
 // DefaultRetryInterval is how often a read-only Fallback tries to become
@@ -25,7 +26,7 @@ const DefaultRetryInterval = 2 * time.Second
 // is ErrUnavailable and the next one is tried again.
 //
 // Fallback is safe for concurrent use. Reopening waits for the calls in
-// flight and holds new ones for its duration (an open, a few ms).
+// flight and holds new ones for its duration (one or two Opens).
 type Fallback struct {
 	path  string
 	opts  Options
@@ -38,7 +39,7 @@ type Fallback struct {
 	lastTry  atomic.Int64 // UnixNano of the last reopen attempt
 }
 
-var _ Store = (*Fallback)(nil)
+var _ keystore.Store = (*Fallback)(nil)
 
 // OpenFallback opens path like Open; when that fails with ErrNotWritable
 // and the file exists, it opens it read-only. retry is the interval
@@ -54,7 +55,7 @@ func OpenFallback(path string, opts *Options, retry time.Duration) (*Fallback, e
 	}
 	f.opts.ReadOnly = false
 	b, err := Open(path, &f.opts)
-	if errors.Is(err, ErrNotWritable) {
+	if errors.Is(err, keystore.ErrNotWritable) {
 		ro := f.opts
 		ro.ReadOnly = true
 		if b, rerr := Open(path, &ro); rerr == nil {
@@ -74,13 +75,13 @@ func OpenFallback(path string, opts *Options, retry time.Duration) (*Fallback, e
 // ReadOnly reports whether the store is currently serving read-only.
 func (f *Fallback) ReadOnly() bool { return f.readOnly.Load() }
 
-// GetOrCreate implements Store.
-func (f *Fallback) GetOrCreate(ctx context.Context, req Request) (Record, bool, error) {
+// GetOrCreate implements [keystore.Store].
+func (f *Fallback) GetOrCreate(ctx context.Context, req keystore.Request) (keystore.Record, bool, error) {
 	f.mu.RLock()
 	rec, created, err := f.b.GetOrCreate(ctx, req)
 	f.mu.RUnlock()
 	// ErrClosed too: a failed reopen leaves a closed store behind.
-	retryable := errors.Is(err, ErrUnavailable) || errors.Is(err, ErrClosed) && !f.closed.Load()
+	retryable := errors.Is(err, keystore.ErrUnavailable) || errors.Is(err, keystore.ErrClosed) && !f.closed.Load()
 	if err == nil || !retryable || !f.readOnly.Load() || !f.due() {
 		return rec, created, err
 	}
@@ -92,14 +93,14 @@ func (f *Fallback) GetOrCreate(ctx context.Context, req Request) (Record, bool, 
 	return f.b.GetOrCreate(ctx, req)
 }
 
-// LookupKeyID implements Store.
-func (f *Fallback) LookupKeyID(ctx context.Context, tenant string, kid drm.KeyID) (Record, error) {
+// LookupKeyID implements [keystore.Store].
+func (f *Fallback) LookupKeyID(ctx context.Context, tenant string, kid drm.KeyID) (keystore.Record, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	return f.b.LookupKeyID(ctx, tenant, kid)
 }
 
-// Close implements Store.
+// Close implements [keystore.Store].
 func (f *Fallback) Close() error {
 	f.closed.Store(true)
 	f.mu.Lock()

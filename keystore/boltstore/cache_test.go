@@ -1,4 +1,4 @@
-package keystore_test
+package boltstore_test
 
 import (
 	"strings"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/keyserver/keyserver/drm"
 	"github.com/keyserver/keyserver/keystore"
+	"github.com/keyserver/keyserver/keystore/boltstore"
 )
 
 // A record answered from the cache (which keeps records without their
@@ -28,7 +29,7 @@ func TestCache_HitEqualsStoredRecord(t *testing.T) {
 		live(keystore.Space{Tenant: "NAG0000", ContentID: strings.Repeat("l", 256), Scheme: drm.SchemeCENC}, 10, 177000000),
 	}
 	path := t.TempDir() + "/keys.db"
-	s := openTestStore(t, path, &keystore.Options{MasterKey: testMaster})
+	s := openTestStore(t, path, &boltstore.Options{MasterKey: testMaster})
 	var first, hit []keystore.Record
 	for _, r := range reqs {
 		rec, created := mustGet(t, s, r)
@@ -47,7 +48,7 @@ func TestCache_HitEqualsStoredRecord(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s = openTestStore(t, path, &keystore.Options{MasterKey: testMaster, CacheSize: -1})
+	s = openTestStore(t, path, &boltstore.Options{MasterKey: testMaster, CacheSize: -1})
 	for i, r := range reqs {
 		stored, _ := mustGet(t, s, r)
 		if d := cmp.Diff(stored, hit[i]); d != "" {
