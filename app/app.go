@@ -133,6 +133,16 @@ func New(cfg Config) (*server.Server, error) {
 		return nil, err
 	}
 	wc.Issuer = iss
+	if cfg.Auth.Required {
+		known := map[string]bool{}
+		for _, c := range cfg.Auth.Credentials {
+			known[c.Tenant] = true
+		}
+		for id := range wc.Signers {
+			known[id] = true
+		}
+		wc.KnownTenant = func(t string) bool { return known[t] }
+	}
 	api, err := nagra.New(nagra.Config{Issuer: iss, Auth: cfg.Auth, Logger: cfg.Logger, Now: cfg.Now})
 	if err != nil {
 		return nil, err

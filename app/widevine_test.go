@@ -262,9 +262,9 @@ func TestWidevineStatuses(t *testing.T) {
 		{"wrong aes key", "/widevine/cenc", apptest.Envelope(t, &wrong, wvVOD("m", "CBCS")), "SIGNATURE_FAILED"},
 		{"signature of other text", "/widevine/cenc", []byte(`{"request":"` + b64(wvVOD("m", "CBCS")) + `","signature":"` +
 			base64.StdEncoding.EncodeToString(good.Sign(t, []byte(wvVOD("n", "CBCS")))) + `","signer":"good"}`), "SIGNATURE_FAILED"},
-		{"unknown signer", "/widevine/cenc", apptest.Envelope(t, &apptest.WVCred{Name: "nobody", Key: good.Key, IV: good.IV}, wvVOD("m", "CBCS")), "ACCESS_DENIED"},
-		{"tenant B signer at tenant A", "/A/widevine/cenc", apptest.Envelope(t, &other, wvVOD("m", "CBCS")), "ACCESS_DENIED"},
-		{"default signer at tenant B", "/B/widevine/cenc", apptest.Envelope(t, &good, wvVOD("m", "CBCS")), "ACCESS_DENIED"},
+		{"unknown signer", "/widevine/cenc", apptest.Envelope(t, &apptest.WVCred{Name: "nobody", Key: good.Key, IV: good.IV}, wvVOD("m", "CBCS")), "SIGNATURE_FAILED"},
+		{"tenant B signer at tenant A", "/A/widevine/cenc", apptest.Envelope(t, &other, wvVOD("m", "CBCS")), "SIGNATURE_FAILED"},
+		{"default signer at tenant B", "/B/widevine/cenc", apptest.Envelope(t, &good, wvVOD("m", "CBCS")), "SIGNATURE_FAILED"},
 		{"envelope not JSON", "/widevine/cenc", []byte(`{"request":`), "MALFORMED_REQUEST"},
 		{"envelope wrong type", "/widevine/cenc", []byte(`{"request":5}`), "MALFORMED_REQUEST"},
 		{"inner not JSON", "/widevine/cenc", apptest.Envelope(t, &good, `{"content_id":`), "MALFORMED_REQUEST"},

@@ -12,7 +12,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/tap"
 
 	"github.com/keyserver/keyserver/access"
 )
@@ -41,6 +43,14 @@ func (s *Server) logHTTP(next http.Handler) http.Handler {
 			note.CorrelationID = uuid.NewString()
 		}
 		w.Header().Set("X-Correlation-Id", note.CorrelationID)
+		if len(r.TransferEncoding) > 0 {
+			// A chunked request may have come with a Content-Length as
+			// well, which net/http removes before we can see it; RFC 9112
+			// §6.3 then requires closing the connection after the answer.
+			// Packagers send Content-Length: close after every chunked
+			// request rather than guess.
+			w.Header().Set("Connection", "close")
+		}
 		ctx := access.WithNote(r.Context(), note)
 		if badID {
 			ctx = context.WithValue(ctx, badCorrelationKey{}, true)
@@ -154,6 +164,9 @@ func (s *Server) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo,
 		note.CorrelationID = uuid.NewString()
 	}
 	_ = grpc.SetHeader(ctx, metadata.MD{access.HeaderCorrelationID: {note.CorrelationID}}) // the key is lower case
+	if seen, _ := ctx.Value(rpcSeenKey{}).(*rpcSeen); seen != nil {
+		seen.logged = true // this line is the RPC's (refusalLogger)
+	}
 	ctx = access.WithNote(ctx, note)
 	resp, err := s.unaryBounded(ctx, req, svc, note, badID, handler)
 	code := status.Code(err)
@@ -164,6 +177,8 @@ func (s *Server) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo,
 	return resp, err
 }
 
+// unaryBounded runs handler, or refuses the request. A front-end's
+// stream already holds its in-flight slot and deadline (tap).
 func (s *Server) unaryBounded(ctx context.Context, req any, svc *GRPCService, note *access.Note, badID bool, handler grpc.UnaryHandler) (any, error) {
 	if svc == nil { // health, reflection
 		if badID {
@@ -172,22 +187,85 @@ func (s *Server) unaryBounded(ctx context.Context, req any, svc *GRPCService, no
 		return handler(ctx, req)
 	}
 	note.FrontEnd = svc.Name
-	refuse := func(r access.Refusal) (any, error) {
-		err := svc.Refuse(r)
+	if badID {
+		err := svc.Refuse(access.Refusal{Kind: access.RefusedCorrelationID, Msg: "x-correlation-id: is longer than 68 bytes"})
 		note.Status = reasonOf(err)
 		return nil, err
 	}
-	if badID {
-		return refuse(access.Refusal{Kind: access.RefusedCorrelationID, Msg: "x-correlation-id: is longer than 68 bytes"})
-	}
-	if !s.limit.acquire() {
-		return refuse(s.limit.busy())
-	}
-	defer s.limit.release()
-	ctx, end := s.limit.withDeadline(ctx)
-	defer end()
 	return handler(ctx, req)
 }
+
+// tap runs when a stream's headers arrive, before its message: a
+// front-end's stream takes an in-flight slot (released when the stream
+// ends, however it ends) and gets the request deadline, so a client that
+// never finishes sending holds neither memory nor a slot for long. A
+// refusal is answered at once and logged.
+func (s *Server) tap(ctx context.Context, info *tap.Info) (context.Context, error) {
+	svc := s.grpcService(info.FullMethodName)
+	if svc == nil {
+		return ctx, nil
+	}
+	if !s.limit.acquire() {
+		err := svc.Refuse(s.limit.busy())
+		s.logRefusedStream(ctx, info.FullMethodName, svc.Name, err)
+		return nil, err
+	}
+	return s.limit.streamContext(ctx), nil
+}
+
+// logRefusedStream logs a stream the tap refused.
+func (s *Server) logRefusedStream(ctx context.Context, method, frontEnd string, err error) {
+	note := &access.Note{Method: method, FrontEnd: frontEnd, CorrelationID: incomingCorrelationID(ctx), Status: reasonOf(err)}
+	s.logRequest(ctx, note, time.Now(), slog.String("code", status.Code(err).String()))
+}
+
+func incomingCorrelationID(ctx context.Context) string {
+	if v := metadata.ValueFromIncomingContext(ctx, access.HeaderCorrelationID); len(v) > 0 && len(v[0]) <= access.MaxCorrelationIDBytes {
+		return v[0]
+	}
+	return ""
+}
+
+// refusalLogger is the gRPC server's stats handler: it logs the RPCs that
+// end before the chain's interceptor ran (a message over the size limit,
+// an unknown method, a transport failure), which would otherwise leave no
+// line. The interceptor marks the RPCs it logs.
+type refusalLogger struct{ s *Server }
+
+type rpcSeenKey struct{}
+
+// rpcSeen is set by the interceptor on the RPCs it logs.
+type rpcSeen struct {
+	logged bool
+	start  time.Time
+	method string
+}
+
+func (r refusalLogger) TagRPC(ctx context.Context, info *stats.RPCTagInfo) context.Context {
+	return context.WithValue(ctx, rpcSeenKey{}, &rpcSeen{start: time.Now(), method: info.FullMethodName})
+}
+
+func (r refusalLogger) HandleRPC(ctx context.Context, st stats.RPCStats) {
+	end, ok := st.(*stats.End)
+	if !ok || end.Error == nil {
+		return
+	}
+	seen, _ := ctx.Value(rpcSeenKey{}).(*rpcSeen)
+	if seen == nil || seen.logged {
+		return
+	}
+	note := &access.Note{Method: seen.method, CorrelationID: incomingCorrelationID(ctx), Status: status.Code(end.Error).String()}
+	if svc := r.s.grpcService(seen.method); svc != nil {
+		note.FrontEnd = svc.Name
+	}
+	if note.CorrelationID == "" {
+		note.CorrelationID = uuid.NewString()
+	}
+	r.s.logRequest(ctx, note, seen.start, slog.String("code", status.Code(end.Error).String()))
+}
+
+func (refusalLogger) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context { return ctx }
+func (refusalLogger) HandleConn(context.Context, stats.ConnStats)                       {}
 
 // reasonOf is the ErrorInfo reason of a front-end's status error, or its
 // code.

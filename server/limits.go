@@ -48,8 +48,13 @@ type Limits struct {
 	// ReadTimeout bounds reading a whole REST request, body included
 	// (slow senders); 0 means 30 s.
 	ReadTimeout time.Duration
-	// IdleTimeout closes idle keep-alive REST connections; 0 means 120 s.
+	// IdleTimeout closes idle keep-alive REST connections, and gRPC
+	// connections without a stream; 0 means 120 s.
 	IdleTimeout time.Duration
+	// MaxStreams bounds the concurrent streams of one gRPC connection; 0
+	// means 100. (The HTTP/2 handshake of a gRPC connection must end
+	// within ReadHeaderTimeout.)
+	MaxStreams int
 }
 
 // Default limits.
@@ -61,6 +66,7 @@ const (
 	DefaultReadHeaderTimeout = 10 * time.Second
 	DefaultReadTimeout       = 30 * time.Second
 	DefaultIdleTimeout       = 120 * time.Second
+	DefaultMaxStreams        = 100
 )
 
 // withDefaults returns l with zero fields set to their defaults.
@@ -86,13 +92,16 @@ func (l Limits) withDefaults() Limits {
 	if l.IdleTimeout == 0 {
 		l.IdleTimeout = DefaultIdleTimeout
 	}
+	if l.MaxStreams == 0 {
+		l.MaxStreams = DefaultMaxStreams
+	}
 	return l
 }
 
 // Validate reports negative limits.
 func (l Limits) Validate() error {
 	if l.MaxBodyBytes < 0 || l.MaxMessageBytes < 0 || l.MaxInFlight < 0 || l.RequestTimeout < 0 ||
-		l.ReadHeaderTimeout < 0 || l.ReadTimeout < 0 || l.IdleTimeout < 0 {
+		l.ReadHeaderTimeout < 0 || l.ReadTimeout < 0 || l.IdleTimeout < 0 || l.MaxStreams < 0 {
 		return errors.New("server: config: limits must not be negative")
 	}
 	return nil
@@ -123,6 +132,21 @@ func (l *limiter) release() { <-l.slots }
 // busy is the refusal of a request beyond MaxInFlight.
 func (l *limiter) busy() access.Refusal {
 	return access.Refusal{Kind: access.RefusedBusy, Msg: "server busy: " + strconv.Itoa(cap(l.slots)) + " requests in flight, retry later"}
+}
+
+// streamContext returns a gRPC stream's context under the request
+// deadline (or the client's, if shorter), and releases the stream's
+// in-flight slot once that context ends: when the stream ends, however it
+// ends (grpc-go cancels a stream's context then), or at the deadline.
+func (l *limiter) streamContext(ctx context.Context) context.Context {
+	d := time.Now().Add(l.timeout)
+	if pd, ok := ctx.Deadline(); ok && !pd.After(d) {
+		context.AfterFunc(ctx, l.release)
+		return ctx
+	}
+	ctx, cancel := context.WithDeadline(ctx, d)
+	context.AfterFunc(ctx, func() { cancel(); l.release() })
+	return ctx
 }
 
 // withDeadline returns ctx under the request deadline (or the client's,

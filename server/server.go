@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 
 	"github.com/keyserver/keyserver/access"
@@ -52,6 +53,18 @@ func New(cfg Config) (*Server, error) {
 	opts := []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(s.unary),
 		grpc.MaxRecvMsgSize(cfg.Limits.MaxMessageBytes),
+		// Bounds against clients that open streams and never finish
+		// sending (chain.go, tap): per connection, at most MaxStreams
+		// streams; every front-end stream holds an in-flight slot and runs
+		// under the request deadline from its first header, before its
+		// message has arrived; a connection must finish its handshake
+		// within ReadHeaderTimeout and is closed after IdleTimeout without
+		// a stream.
+		grpc.MaxConcurrentStreams(uint32(cfg.Limits.MaxStreams)),
+		grpc.InTapHandle(s.tap),
+		grpc.ConnectionTimeout(cfg.Limits.ReadHeaderTimeout),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: cfg.Limits.IdleTimeout}),
+		grpc.StatsHandler(refusalLogger{s}),
 		// Static flow-control windows. Requests are small and bounded by
 		// MaxMessageBytes, so growing the receive window buys nothing;
 		// dynamic windows (BDP estimation) cost a PING, its ack and a

@@ -207,6 +207,9 @@ func loadMasterKey(o *options, log *slog.Logger) ([32]byte, error) {
 		}
 	}
 	if !generated {
+		if err := checkSecretMode(path); err != nil {
+			return mk, err
+		}
 		b, err := os.ReadFile(path)
 		if err != nil {
 			return mk, fmt.Errorf("master key: %w", err)
@@ -265,6 +268,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
+	warnOpenModes(log, o.dataDir)
 	mk, err := loadMasterKey(o, log)
 	if err != nil {
 		return err
@@ -336,4 +340,32 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	err = srv.Serve(ctx, gl, hl)
 	log.Info("stopped")
 	return err
+}
+
+// checkSecretMode refuses a master key file that group or others may
+// read or write: the key opens every stored key.
+func checkSecretMode(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("master key: %w", err)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return fmt.Errorf("master key %s has mode %04o: group and others must have no access to it (fix: chmod 600 %s)", path, perm, path)
+	}
+	return nil
+}
+
+// warnOpenModes warns about a data dir or key store that others may
+// enter, read or write (the keys in it are sealed, but the file can be
+// copied or replaced). The server creates them 0700 and 0600.
+func warnOpenModes(log *slog.Logger, dataDir string) {
+	for _, p := range []string{dataDir, filepath.Join(dataDir, "keys.db")} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			continue
+		}
+		if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+			log.Warn("file mode lets group or others in: restrict it (chmod go-rwx)", slog.String("path", p), slog.String("mode", fmt.Sprintf("%04o", perm)))
+		}
+	}
 }

@@ -146,6 +146,12 @@ func (au *authenticator) authenticate(values []string) (*Credential, *authnClaim
 	if len(values[0]) > maxAuthHeaderBytes {
 		return nil, nil, unauthenticated("value is longer than %d bytes", maxAuthHeaderBytes)
 	}
+	if !isMetadataText(values[0]) {
+		// A value gRPC metadata cannot carry would be dropped on the way
+		// to the service, and the request would pass as one without a
+		// token: refuse it here, in both modes.
+		return nil, nil, unauthenticated("value holds a byte that is not printable ASCII")
+	}
 	token, err := pickAuthN(values[0])
 	if err != nil {
 		return nil, nil, err
@@ -236,13 +242,22 @@ func (au *authenticator) verify(token string) (*Credential, *authnClaims, error)
 		if typ, _ := t.Header["typ"].(string); typ != "JWT" {
 			return nil, unauthenticated(`token header typ must be "JWT"`)
 		}
+		for _, name := range [...]string{"crit", "b64"} {
+			// RFC 7515 §4.1.11: a crit this verifier does not understand
+			// must be refused; b64 (RFC 7797) changes what was signed.
+			if _, ok := t.Header[name]; ok {
+				return nil, unauthenticated("token header %s is not supported", name)
+			}
+		}
 		kid, _ := t.Header["kid"].(string)
 		if kid == "" {
 			return nil, unauthenticated("token header has no kid")
 		}
 		c, ok := au.creds[kid]
 		if !ok {
-			return nil, unauthenticated("token kid %s does not match tenant credentials", strconv.Quote(access.Clip(kid)))
+			// The same answer as a bad signature, so that credential ids
+			// cannot be enumerated.
+			return nil, errUnverified
 		}
 		cred = c
 		return c.SigningKey, nil
@@ -269,6 +284,9 @@ func (au *authenticator) verify(token string) (*Credential, *authnClaims, error)
 	return &cred, claims, nil
 }
 
+// errUnverified answers both an unknown kid and a bad signature.
+var errUnverified = unauthenticated("token does not verify with the tenant's credentials")
+
 // tokenError turns a parse failure into a message about what was wrong;
 // the library's texts are not used (they are not API).
 func tokenError(tok *jwt.Token, err error) error {
@@ -285,7 +303,7 @@ func tokenError(tok *jwt.Token, err error) error {
 		}
 	}
 	if errors.Is(err, jwt.ErrTokenSignatureInvalid) {
-		return unauthenticated("token signature does not verify with the credential's signing key")
+		return errUnverified
 	}
 	return unauthenticated("token cannot be verified")
 }

@@ -7,6 +7,7 @@ import (
 	_ "google.golang.org/grpc/encoding/proto" // registers the default "proto" codec
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 
 	keyserverv1 "github.com/keyserver/keyserver/gen/keyserver/v1"
 )
@@ -88,4 +89,51 @@ func stringSize(num protowire.Number, s string) int {
 	return protowire.SizeTag(num) + protowire.SizeBytes(len(s))
 }
 
-func (c sigCodec) Unmarshal(data mem.BufferSlice, v any) error { return c.base.Unmarshal(data, v) }
+// Unmarshal is the default codec's, except that a key request that does
+// not decode (a truncated message, invalid UTF-8 in a string) is not an
+// error here: grpc-go would answer it Internal, before any interceptor,
+// with no log line. The request is left empty but for a marker (an
+// unknown field, see malformedOf), and the service answers it
+// INVALID_REQUEST with its ErrorInfo, logged like any other request.
+func (c sigCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	err := c.base.Unmarshal(data, v)
+	if r, ok := v.(*keyserverv1.GetKeyAndSignalizationRequest); ok && err != nil {
+		proto.Reset(r)
+		var b []byte
+		b = protowire.AppendTag(b, malformedField, protowire.BytesType)
+		b = protowire.AppendString(b, err.Error())
+		r.ProtoReflect().SetUnknown(b)
+		return nil
+	}
+	return err
+}
+
+// malformedField is the field number of the marker Unmarshal leaves in a
+// request that did not decode: the largest field number, which the API
+// will never use.
+const malformedField = protowire.MaxValidNumber
+
+// malformedOf returns why the request did not decode, or "" if it did.
+func malformedOf(r *keyserverv1.GetKeyAndSignalizationRequest) string {
+	b := r.ProtoReflect().GetUnknown()
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return ""
+		}
+		b = b[n:]
+		if num == malformedField && typ == protowire.BytesType {
+			v, m := protowire.ConsumeString(b)
+			if m < 0 {
+				return ""
+			}
+			return v
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b)
+		if m < 0 {
+			return ""
+		}
+		b = b[m:]
+	}
+	return ""
+}

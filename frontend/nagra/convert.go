@@ -2,7 +2,9 @@ package nagra
 
 import (
 	"encoding/base64"
+	"errors"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/keyserver/keyserver/access"
@@ -79,7 +81,7 @@ func parseRequest(req *keyserverv1.GetKeyAndSignalizationRequest, tenant string)
 
 	if sk := req.GetScheduledKey(); sk != nil {
 		if sk.GetTime() != "" {
-			at, err := time.Parse(time.RFC3339Nano, sk.GetTime())
+			at, err := parseRFC3339(sk.GetTime())
 			if err != nil {
 				return nil, invalid("scheduledKey.time", "not an RFC 3339 time (e.g. 2026-11-24T10:00:00Z)")
 			}
@@ -198,4 +200,28 @@ func decode16(dst []byte, s string) error {
 	}
 	copy(dst, buf[:16])
 	return nil
+}
+
+// parseRFC3339 parses an RFC 3339 date-time (§5.6): the T and Z may be
+// lower case (the RFC allows it), the fraction has any number of digits,
+// and a numeric offset is at most ±23:59 (Go's parser takes ±24:00 and
+// more).
+func parseRFC3339(s string) (time.Time, error) {
+	if len(s) > 10 && s[10] == 't' {
+		s = s[:10] + "T" + s[11:]
+	}
+	if strings.HasSuffix(s, "z") {
+		s = s[:len(s)-1] + "Z"
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if !strings.HasSuffix(s, "Z") {
+		off := s[len(s)-6:] // ±hh:mm: time.Parse checked the shape
+		if off[1:3] > "23" || off[4:6] > "59" {
+			return time.Time{}, errors.New("offset out of range")
+		}
+	}
+	return t, nil
 }

@@ -306,8 +306,8 @@ func normalizeEMI(profile map[string]any) *bodyError {
 			delete(profile, "emi")
 			return nil
 		}
-		n, err := strconv.ParseUint(s, 0, 32)
-		if err != nil {
+		n, ok := parseEMI(s)
+		if !ok {
 			return bad
 		}
 		profile["emi"] = n
@@ -315,6 +315,22 @@ func normalizeEMI(profile map[string]any) *bodyError {
 		return bad
 	}
 	return nil
+}
+
+// parseEMI reads an EMI written as a string: decimal digits, or 0x (or
+// 0X) and hexadecimal digits, up to 32 bits. Nothing else: no sign, no
+// octal or binary prefix, no digit separators (strconv's base 0 would take
+// "0o40052", "0b…" and "0x40_2A").
+func parseEMI(s string) (uint64, bool) {
+	base, digits := 10, s
+	if len(s) > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') {
+		base, digits = 16, s[2:]
+	}
+	if digits == "" || strings.ContainsAny(digits, "_+-") {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(digits, base, 32)
+	return n, err == nil
 }
 
 // normalizeDRMList accepts ["WV"], [{"drmSystemId": "…"}], {"drm": […]}

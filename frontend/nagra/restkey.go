@@ -66,6 +66,15 @@ func newRESTMux(ctx context.Context, sigs *setIndex, svc keyserverv1.KeyServiceS
 	return gw, nil
 }
 
+// defaultRouteKey marks, in a request's context, a call on the
+// default-tenant route (POST /ckm/v1/keyAndSignalization).
+type defaultRouteKey struct{}
+
+func onDefaultRoute(ctx context.Context) bool {
+	v, _ := ctx.Value(defaultRouteKey{}).(bool)
+	return v
+}
+
 // Headers that make keyRoute hand a request to the generated handler.
 const (
 	headerGRPCTimeout = "Grpc-Timeout"
@@ -73,11 +82,13 @@ const (
 )
 
 func (k *keyRoute) serve(w http.ResponseWriter, r *http.Request, pathParams map[string]string) {
-	if len(r.Header[headerGRPCTimeout]) > 0 || len(r.Header[headerTE]) > 0 {
-		k.ref.ServeHTTP(w, r)
-		return
-	}
 	ctx := r.Context()
+	if _, ok := pathParams["tenant_id"]; !ok {
+		// The default-tenant route: the body may not name another tenant
+		// (service.go); the generated handler's calls carry this too.
+		ctx = context.WithValue(ctx, defaultRouteKey{}, true)
+		r = r.WithContext(ctx)
+	}
 	if k.auth != nil {
 		if _, _, err := k.auth.authenticate(r.Header.Values(headerAuthorization)); err != nil {
 			note := access.FromContext(ctx)
@@ -86,6 +97,10 @@ func (k *keyRoute) serve(w http.ResponseWriter, r *http.Request, pathParams map[
 			writeError(ctx, nil, k.m, w, r, st.Err())
 			return
 		}
+	}
+	if len(r.Header[headerGRPCTimeout]) > 0 || len(r.Header[headerTE]) > 0 {
+		k.ref.ServeHTTP(w, r)
+		return
 	}
 	req := new(keyserverv1.GetKeyAndSignalizationRequest)
 	if err := k.m.decode(r.Body, req); err != nil && !errors.Is(err, io.EOF) {

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -114,7 +115,8 @@ func (a *API) GetKeyAndSignalization(ctx context.Context, req *keyserverv1.GetKe
 
 func (a *API) serve(ctx context.Context, req *keyserverv1.GetKeyAndSignalizationRequest, note *access.Note) (*keyserverv1.GetKeyAndSignalizationResponse, error) {
 	tenant := req.GetTenantId()
-	if tenant == "" {
+	defaultRoute := onDefaultRoute(ctx)
+	if tenant == "" || defaultRoute {
 		tenant = a.iss.DefaultTenant()
 	}
 	note.Tenant = access.Clip(tenant)
@@ -122,6 +124,15 @@ func (a *API) serve(ctx context.Context, req *keyserverv1.GetKeyAndSignalization
 	cred, err := a.authenticate(ctx, tenant)
 	if err != nil {
 		return nil, err
+	}
+	if why := malformedOf(req); why != "" {
+		return nil, invalid("", "the request message does not decode: %s", strings.TrimPrefix(why, "proto: "))
+	}
+	if defaultRoute && req.GetTenantId() != "" && req.GetTenantId() != tenant {
+		// The route without a tenant addresses the configured default
+		// tenant only: a body naming another one is a client's mistake,
+		// not a way to reach that tenant.
+		return nil, invalid("tenantId", "is %q, but this route serves the default tenant only: leave tenantId out, or use POST /{tenantId}/ckm/v1/keyAndSignalization", access.Clip(req.GetTenantId()))
 	}
 	if tenant == "" {
 		return nil, invalid("tenantId", "is required (no default tenant is configured)")

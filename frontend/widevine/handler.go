@@ -14,8 +14,12 @@
 //   - Authentication is the signed envelope: the signer must be configured
 //     for the tenant of the path (Config.Signers, else DefaultSigners), and the
 //     signature is checked over the request bytes before anything else is
-//     parsed. No signer/signature: SIGNATURE_FAILED; unknown signer:
-//     ACCESS_DENIED; wrong signature: SIGNATURE_FAILED.
+//     parsed. No signer/signature, an unknown signer or a wrong signature:
+//     SIGNATURE_FAILED (one answer, so signers cannot be enumerated).
+//     nv-authorizations tokens are not read: the signature is this
+//     protocol's authentication, in every --auth mode. With KnownTenant
+//     (required mode), a tenant without credentials or signers of its own
+//     is ACCESS_DENIED even for a default signer.
 //   - Keys live in the native API's keystore and tenant, one key space per
 //     track type: Space{tenant, content_id, scheme, track}. content_id must
 //     be UTF-8 text (shaka's --content_id is its hex), so a key issued here
@@ -77,6 +81,10 @@ type Config struct {
 	// Logger receives internal errors; nil discards. (Request lines are
 	// the server chain's.)
 	Logger *slog.Logger
+	// KnownTenant, if set, tells the tenants that exist (--auth=required:
+	// those with credentials or signers of their own); requests for others
+	// are ACCESS_DENIED after their signature verified. nil: every tenant.
+	KnownTenant func(tenant string) bool
 }
 
 // Handler serves the Widevine Common Encryption API.
@@ -85,6 +93,8 @@ type Handler struct {
 	signersT map[string]map[string]Signer
 	signersD map[string]Signer
 	log      *slog.Logger
+
+	knownTenant func(string) bool
 }
 
 // New validates cfg and returns the Handler.
@@ -102,7 +112,7 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{iss: cfg.Issuer, signersT: cfg.Signers, signersD: cfg.DefaultSigners, log: cfg.Logger}, nil
+	return &Handler{iss: cfg.Issuer, signersT: cfg.Signers, signersD: cfg.DefaultSigners, log: cfg.Logger, knownTenant: cfg.KnownTenant}, nil
 }
 
 // signers returns the tenant's effective signers.
@@ -197,16 +207,26 @@ func (h *Handler) serve(ctx context.Context, r *http.Request, tenant string) (*w
 		return fail(wvErr(wvSignatureFailed, "request is not signed (signer and signature are required)"))
 	}
 	signerAttr := slog.String("signer", access.Clip(*env.Signer))
-	signer, ok := h.signers(tenant)[*env.Signer]
-	if !ok {
-		return fail(wvErr(wvAccessDenied, "signer %q is not configured for tenant %s", access.Clip(*env.Signer), tenant), signerAttr)
-	}
 	sig, err := decodeB64(*env.Signature)
 	if err != nil {
 		return fail(wvErr(wvSignatureFailed, "signature: is not base64"), signerAttr)
 	}
+	// An unknown signer gets the answer of a bad signature, so that the
+	// signers of a tenant cannot be enumerated; the log line tells them
+	// apart for the operator.
+	signer, ok := h.signers(tenant)[*env.Signer]
+	if !ok {
+		return fail(wvErr(wvSignatureFailed, "signature does not verify for signer %q at this tenant", access.Clip(*env.Signer)),
+			signerAttr, slog.String("reason", "signer not configured for the tenant"))
+	}
 	if !signer.verify(reqJSON, sig) {
-		return fail(wvErr(wvSignatureFailed, "signature does not verify for signer %q", access.Clip(*env.Signer)), signerAttr)
+		return fail(wvErr(wvSignatureFailed, "signature does not verify for signer %q at this tenant", access.Clip(*env.Signer)),
+			signerAttr, slog.String("reason", "bad signature"))
+	}
+	if h.knownTenant != nil && !h.knownTenant(tenant) {
+		// Required mode: a tenant exists only through its credentials;
+		// default signers do not create tenants.
+		return fail(wvErr(wvAccessDenied, "tenant %s is not configured on this server", tenant), signerAttr)
 	}
 
 	p, werr := parseWVRequest(reqJSON)
