@@ -57,6 +57,12 @@ func wvPost(t *testing.T, env *apptest.Env, path string, envelope []byte) wvInne
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("HTTP %d (%s), want 200 with a protocol status", resp.StatusCode, body)
 	}
+	return decodeWV(t, body)
+}
+
+// decodeWV decodes an answer's inner response.
+func decodeWV(t *testing.T, body []byte) wvInner {
+	t.Helper()
 	var outer struct {
 		Response string `json:"response"`
 	}
