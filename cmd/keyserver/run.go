@@ -78,11 +78,12 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	fs.StringVar(&o.gatewayKeyFile, "gateway-key-file", "", "deprecated, ignored (see --gateway-cert-file)")
 	fs.Int64Var(&o.limits.MaxBodyBytes, "max-body-bytes", server.DefaultMaxBodyBytes, "largest REST request body; larger is INVALID_REQUEST, HTTP 413")
 	fs.IntVar(&o.limits.MaxMessageBytes, "max-message-bytes", server.DefaultMaxMessageBytes, "largest gRPC request message; larger is ResourceExhausted")
-	fs.IntVar(&o.limits.MaxInFlight, "max-in-flight", server.DefaultMaxInFlight, "key requests served at once; beyond it requests are refused at once with UNAVALAIBLE_SERVICE (HTTP 503, gRPC Unavailable)")
-	fs.DurationVar(&o.limits.RequestTimeout, "request-timeout", server.DefaultRequestTimeout, "deadline of one key request")
-	fs.DurationVar(&o.limits.ReadHeaderTimeout, "read-header-timeout", server.DefaultReadHeaderTimeout, "time to read a REST request's headers")
+	fs.IntVar(&o.limits.MaxInFlight, "max-in-flight", server.DefaultMaxInFlight, "front-end requests at once, over both listeners (a gRPC request counts from its first header, before its message has arrived); beyond it requests are refused at once (Nagra API: UNAVALAIBLE_SERVICE, HTTP 503, gRPC Unavailable; Widevine: INTERNAL_ERROR)")
+	fs.DurationVar(&o.limits.RequestTimeout, "request-timeout", server.DefaultRequestTimeout, "deadline of one front-end request (gRPC: from its first header, so it bounds receiving the message too)")
+	fs.DurationVar(&o.limits.ReadHeaderTimeout, "read-header-timeout", server.DefaultReadHeaderTimeout, "time to read a REST request's headers, and to finish a gRPC connection's HTTP/2 handshake")
 	fs.DurationVar(&o.limits.ReadTimeout, "read-timeout", server.DefaultReadTimeout, "time to read a whole REST request")
-	fs.DurationVar(&o.limits.IdleTimeout, "idle-timeout", server.DefaultIdleTimeout, "idle keep-alive REST connections are closed after this")
+	fs.DurationVar(&o.limits.IdleTimeout, "idle-timeout", server.DefaultIdleTimeout, "idle keep-alive REST connections, and gRPC connections without a stream, are closed after this")
+	fs.IntVar(&o.limits.MaxStreams, "grpc-max-streams", server.DefaultMaxStreams, "concurrent streams of one gRPC connection; more are refused (REFUSED_STREAM)")
 	// Environment fallback: KEYSERVER_<FLAG>, applied before the command
 	// line so that flags win.
 	var envErr error
