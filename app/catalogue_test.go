@@ -33,6 +33,8 @@ type badCase struct {
 	reason string      // API status
 	http   int         // REST code; 0 = the one of reason's gRPC code
 	field  string      // the message must contain it
+	// defaultRoute sends a body case to POST /ckm/v1/keyAndSignalization.
+	defaultRoute bool
 }
 
 const (
@@ -118,6 +120,9 @@ func catalogue() []badCase {
 		{name: "time with a space", req: withRawTime(newReq("c", live, 0), "2026-11-24 10:00:00Z"), reason: "INVALID_REQUEST", field: "scheduledKey.time"},
 		{name: "time without zone", req: withRawTime(newReq("c", live, 0), "2026-11-24T10:00:00"), reason: "INVALID_REQUEST", field: "scheduledKey.time"},
 		{name: "time offset +25:00", req: withRawTime(newReq("c", live, 0), "2026-11-24T10:00:00+25:00"), reason: "INVALID_REQUEST", field: "scheduledKey.time"},
+		{name: "time offset +24:00", req: withRawTime(newReq("c", live, 0), "2026-11-24T10:00:00+24:00"), reason: "INVALID_REQUEST", field: "scheduledKey.time"},
+		{name: "time offset -24:00", req: withRawTime(newReq("c", live, 0), "2026-11-24T10:00:00-24:00"), reason: "INVALID_REQUEST", field: "scheduledKey.time"},
+		{name: "time offset minutes 60", req: withRawTime(newReq("c", live, 0), "2026-11-24T10:00:00+01:60"), reason: "INVALID_REQUEST", field: "scheduledKey.time"},
 		{name: "time year 10000", req: withRawTime(newReq("c", live, 0), "10000-01-01T00:00:00Z"), reason: "INVALID_REQUEST", field: "scheduledKey.time"},
 		{name: "time as Unix seconds", req: withRawTime(newReq("c", live, 0), "1795000000"), reason: "INVALID_REQUEST", field: "scheduledKey.time"},
 		{name: "time far future", req: withRawTime(newReq("c", live, 0), "9999-12-31T23:59:59Z"), reason: "INVALID_REQUEST", field: "scheduledKey.time"},
@@ -175,6 +180,13 @@ func catalogue() []badCase {
 		{name: "emi negative", body: `{"drmContent":{"drmContentId":"c","profile":{"distributionMode":"VOD","emi":-1}}}`, reason: "UNDEFINED_ENCRYPTION_METHOD", field: "drmContent.profile.emi"},
 		{name: "emi fraction", body: `{"drmContent":{"drmContentId":"c","profile":{"distributionMode":"VOD","emi":16426.5}}}`, reason: "UNDEFINED_ENCRYPTION_METHOD", field: "drmContent.profile.emi"},
 		{name: "emi bad hex", body: `{"drmContent":{"drmContentId":"c","profile":{"distributionMode":"VOD","emi":"0xZZ"}}}`, reason: "UNDEFINED_ENCRYPTION_METHOD", field: "drmContent.profile.emi"},
+		{name: "emi octal prefix", body: `{"drmContent":{"drmContentId":"c","profile":{"distributionMode":"VOD","emi":"0o40052"}}}`, reason: "UNDEFINED_ENCRYPTION_METHOD", field: "drmContent.profile.emi"},
+		{name: "emi binary prefix", body: `{"drmContent":{"drmContentId":"c","profile":{"distributionMode":"VOD","emi":"0b100000000101010"}}}`, reason: "UNDEFINED_ENCRYPTION_METHOD", field: "drmContent.profile.emi"},
+		{name: "emi hex with separator", body: `{"drmContent":{"drmContentId":"c","profile":{"distributionMode":"VOD","emi":"0x40_2A"}}}`, reason: "UNDEFINED_ENCRYPTION_METHOD", field: "drmContent.profile.emi"},
+		{name: "emi decimal with separator", body: `{"drmContent":{"drmContentId":"c","profile":{"distributionMode":"VOD","emi":"16_426"}}}`, reason: "UNDEFINED_ENCRYPTION_METHOD", field: "drmContent.profile.emi"},
+		{name: "body tenant on the default route", body: `{"tenantId":"NAG0001","drmContent":{"drmContentId":"c",` + ok + `}}`, defaultRoute: true, reason: "INVALID_REQUEST", field: "tenantId"},
+		{name: "body tenant_id on the default route", body: `{"tenant_id":"NAG0001","drmContent":{"drmContentId":"c",` + ok + `}}`, defaultRoute: true, reason: "INVALID_REQUEST", field: "tenantId"},
+		{name: "token value with non-ASCII byte", body: `{"drmContent":{"drmContentId":"c",` + ok + `}}`, hdr: http.Header{"Nv-Authorizations": {"a.b.c,\xc3\xa9"}}, reason: "UNAUTHENTICATED", http: http.StatusUnauthorized, field: "nv-authorizations"},
 		{name: "emi beyond uint32", body: `{"drmContent":{"drmContentId":"c","profile":{"distributionMode":"VOD","emi":99999999999}}}`, reason: "UNDEFINED_ENCRYPTION_METHOD", field: "drmContent.profile.emi"},
 		{name: "drmList a string", body: `{"drmContent":{"drmContentId":"c",` + ok + `},"drmList":"WV"}`, reason: "INVALID_REQUEST", field: "drmList"},
 		{name: "drmList of numbers", body: `{"drmContent":{"drmContentId":"c",` + ok + `},"drmList":[1]}`, reason: "INVALID_REQUEST", field: "drmList[0]"},
@@ -286,7 +298,7 @@ func catalogueREST(t *testing.T, env *apptest.Env, c badCase) result {
 		body = string(b)
 	}
 	tenant := c.tenant
-	if tenant == "" {
+	if tenant == "" && !c.defaultRoute {
 		tenant = "NAG0000"
 	}
 	hdr := http.Header{}
