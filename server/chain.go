@@ -12,7 +12,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/tap"
 
@@ -164,9 +163,6 @@ func (s *Server) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo,
 		note.CorrelationID = uuid.NewString()
 	}
 	_ = grpc.SetHeader(ctx, metadata.MD{access.HeaderCorrelationID: {note.CorrelationID}}) // the key is lower case
-	if seen, _ := ctx.Value(rpcSeenKey{}).(*rpcSeen); seen != nil {
-		seen.logged = true // this line is the RPC's (refusalLogger)
-	}
 	ctx = access.WithNote(ctx, note)
 	resp, err := s.unaryBounded(ctx, req, svc, note, badID, handler)
 	code := status.Code(err)
@@ -225,47 +221,6 @@ func incomingCorrelationID(ctx context.Context) string {
 	}
 	return ""
 }
-
-// refusalLogger is the gRPC server's stats handler: it logs the RPCs that
-// end before the chain's interceptor ran (a message over the size limit,
-// an unknown method, a transport failure), which would otherwise leave no
-// line. The interceptor marks the RPCs it logs.
-type refusalLogger struct{ s *Server }
-
-type rpcSeenKey struct{}
-
-// rpcSeen is set by the interceptor on the RPCs it logs.
-type rpcSeen struct {
-	logged bool
-	start  time.Time
-	method string
-}
-
-func (r refusalLogger) TagRPC(ctx context.Context, info *stats.RPCTagInfo) context.Context {
-	return context.WithValue(ctx, rpcSeenKey{}, &rpcSeen{start: time.Now(), method: info.FullMethodName})
-}
-
-func (r refusalLogger) HandleRPC(ctx context.Context, st stats.RPCStats) {
-	end, ok := st.(*stats.End)
-	if !ok || end.Error == nil {
-		return
-	}
-	seen, _ := ctx.Value(rpcSeenKey{}).(*rpcSeen)
-	if seen == nil || seen.logged {
-		return
-	}
-	note := &access.Note{Method: seen.method, CorrelationID: incomingCorrelationID(ctx), Status: status.Code(end.Error).String()}
-	if svc := r.s.grpcService(seen.method); svc != nil {
-		note.FrontEnd = svc.Name
-	}
-	if note.CorrelationID == "" {
-		note.CorrelationID = uuid.NewString()
-	}
-	r.s.logRequest(ctx, note, seen.start, slog.String("code", status.Code(end.Error).String()))
-}
-
-func (refusalLogger) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context { return ctx }
-func (refusalLogger) HandleConn(context.Context, stats.ConnStats)                       {}
 
 // reasonOf is the ErrorInfo reason of a front-end's status error, or its
 // code.

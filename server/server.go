@@ -64,7 +64,6 @@ func New(cfg Config) (*Server, error) {
 		grpc.InTapHandle(s.tap),
 		grpc.ConnectionTimeout(cfg.Limits.ReadHeaderTimeout),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: cfg.Limits.IdleTimeout}),
-		grpc.StatsHandler(refusalLogger{s}),
 		// Static flow-control windows. Requests are small and bounded by
 		// MaxMessageBytes, so growing the receive window buys nothing;
 		// dynamic windows (BDP estimation) cost a PING, its ack and a
