@@ -183,6 +183,9 @@ func (s *Server) unaryBounded(ctx context.Context, req any, svc *GRPCService, no
 		return handler(ctx, req)
 	}
 	note.FrontEnd = svc.Name
+	if slot := slotOf(ctx); slot != nil {
+		defer slot.end()
+	}
 	if badID {
 		err := svc.Refuse(access.Refusal{Kind: access.RefusedCorrelationID, Msg: "x-correlation-id: is longer than 68 bytes"})
 		note.Status = reasonOf(err)

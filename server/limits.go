@@ -134,19 +134,54 @@ func (l *limiter) busy() access.Refusal {
 	return access.Refusal{Kind: access.RefusedBusy, Msg: "server busy: " + strconv.Itoa(cap(l.slots)) + " requests in flight, retry later"}
 }
 
-// streamContext returns a gRPC stream's context under the request
-// deadline (or the client's, if shorter), and releases the stream's
-// in-flight slot once that context ends: when the stream ends, however it
-// ends (grpc-go cancels a stream's context then), or at the deadline.
+// streamSlot is the in-flight slot of a gRPC stream, taken when its
+// headers arrive (Server.tap), with the stream's request deadline.
+type streamSlot struct {
+	stop   func() bool        // unregisters the release at the stream's end
+	cancel context.CancelFunc // ends the deadline context; nil if none
+	l      *limiter
+}
+
+type streamSlotKey struct{}
+
+// streamContext returns a gRPC stream's context (ctx, which grpc-go
+// cancels when the stream ends, however it ends) under the request
+// deadline, or the client's if shorter. The slot is released when the
+// handler returns (slotOf(…).end, the usual path, which costs no
+// goroutine), or else when the stream ends: a stream that never delivers
+// its message holds its slot until the deadline ends it.
 func (l *limiter) streamContext(ctx context.Context) context.Context {
+	s := &streamSlot{l: l}
 	d := time.Now().Add(l.timeout)
-	if pd, ok := ctx.Deadline(); ok && !pd.After(d) {
-		context.AfterFunc(ctx, l.release)
-		return ctx
+	stream := ctx
+	if pd, ok := ctx.Deadline(); !ok || pd.After(d) {
+		ctx, s.cancel = context.WithDeadline(ctx, d)
 	}
-	ctx, cancel := context.WithDeadline(ctx, d)
-	context.AfterFunc(ctx, func() { cancel(); l.release() })
-	return ctx
+	// Registered on the stream's own context, which holds the deadline
+	// context's registration too: one children map, not two.
+	s.stop = context.AfterFunc(stream, s.release)
+	return context.WithValue(ctx, streamSlotKey{}, s)
+}
+
+func (s *streamSlot) release() {
+	if s.cancel != nil {
+		s.cancel()
+	}
+	s.l.release()
+}
+
+// end releases the slot when the handler returns, unless the stream's end
+// did already.
+func (s *streamSlot) end() {
+	if s.stop() {
+		s.release()
+	}
+}
+
+// slotOf returns the stream slot in ctx, or nil.
+func slotOf(ctx context.Context) *streamSlot {
+	s, _ := ctx.Value(streamSlotKey{}).(*streamSlot)
+	return s
 }
 
 // withDeadline returns ctx under the request deadline (or the client's,

@@ -258,3 +258,55 @@ func TestProcess_GRPCStreamFlood(t *testing.T) {
 		t.Fatalf("after the flood: %v", err)
 	}
 }
+
+// TestProcess_GRPCRapidReset: streams that a client opens and resets at
+// once give their in-flight slot back when they end, so 3,000 of them
+// against --max-in-flight 16 leave the server serving (a slot held until
+// the deadline would refuse everyone for its length).
+func TestProcess_GRPCRapidReset(t *testing.T) {
+	p := startProc(t, t.TempDir(), "--max-in-flight", "16", "--request-timeout", "60s")
+	f := dialFlood(t, p.grpc)
+	defer f.c.Close()
+	var hb bytes.Buffer
+	enc := hpack.NewEncoder(&hb)
+	for i := 0; i < 3000; i++ {
+		id := uint32(2*i + 1)
+		hb.Reset()
+		for _, h := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":path", keyserverv1.KeyService_GetKeyAndSignalization_FullMethodName},
+			{":authority", p.grpc}, {"content-type", "application/grpc"}, {"te", "trailers"}} {
+			_ = enc.WriteField(hpack.HeaderField{Name: h[0], Value: h[1]})
+		}
+		f.wmu.Lock()
+		err := f.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: hb.Bytes(), EndHeaders: true})
+		if err == nil {
+			err = f.fr.WriteRSTStream(id, http2.ErrCodeCancel)
+		}
+		f.wmu.Unlock()
+		if err != nil {
+			break // the server may close a connection that misbehaves: also fine
+		}
+	}
+	cc, err := grpc.NewClient(p.grpc, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	client := keyserverv1.NewKeyServiceClient(cc)
+	// The slots come back as each reset stream ends (asynchronously, on
+	// the server): a request may still find them taken for a moment, but
+	// not for the 60 s deadline.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := client.GetKeyAndSignalization(ctx, &keyserverv1.GetKeyAndSignalizationRequest{TenantId: "NAG0000",
+			DrmContent: &keyserverv1.DrmContent{DrmContentId: "after-resets", Profile: &keyserverv1.Profile{DistributionMode: keyserverv1.DistributionMode_VOD}}})
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("10 s after 3,000 reset streams the server still refuses: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond) // retry interval of a polled outcome
+	}
+}
