@@ -42,28 +42,6 @@ func wvAuthFixture(t *testing.T, required bool, opts ...func(*app.Config)) (*aut
 	return f, def, own
 }
 
-// wvPostHdr is wvPost with request headers.
-func wvPostHdr(t *testing.T, env *apptest.Env, path string, envelope []byte, hdr http.Header) wvInner {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, env.HTTPURL+path, strings.NewReader(string(envelope)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range hdr {
-		req.Header[k] = v
-	}
-	res, err := env.HTTP.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	body, _ := io.ReadAll(res.Body)
-	if res.StatusCode != http.StatusOK {
-		t.Fatalf("HTTP %d (%s), want 200 with a protocol status", res.StatusCode, body)
-	}
-	return decodeWV(t, body)
-}
-
 // TestHardening1_WidevineAuthorizesBySigner: the Widevine API's
 // authentication is the signature, its authorization the signer's tenant:
 // a tenant without credentials does not exist in required mode (even for

@@ -48,14 +48,28 @@ type wvInner struct {
 // status must be 200 whatever the protocol status.
 func wvPost(t *testing.T, env *apptest.Env, path string, envelope []byte) wvInner {
 	t.Helper()
-	resp, err := env.HTTP.Post(env.HTTPURL+path, "application/json", bytes.NewReader(envelope))
+	return wvPostHdr(t, env, path, envelope, nil)
+}
+
+// wvPostHdr posts an envelope with request headers and returns the inner
+// response; the HTTP status must be 200 whatever the protocol status.
+func wvPostHdr(t *testing.T, env *apptest.Env, path string, envelope []byte, hdr http.Header) wvInner {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, env.HTTPURL+path, strings.NewReader(string(envelope)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("HTTP %d (%s), want 200 with a protocol status", resp.StatusCode, body)
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	res, err := env.HTTP.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("HTTP %d (%s), want 200 with a protocol status", res.StatusCode, body)
 	}
 	return decodeWV(t, body)
 }
