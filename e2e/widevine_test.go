@@ -399,7 +399,7 @@ func TestWidevineErrors(t *testing.T) {
 		want         string
 	}{
 		{"bad signature", wvSigner, wrongKey, "SIGNATURE_FAILED"},
-		{"unknown signer", "nobody", key, "ACCESS_DENIED"},
+		{"unknown signer", "nobody", key, "SIGNATURE_FAILED"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
