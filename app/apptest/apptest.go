@@ -1,4 +1,5 @@
-// Package servertest starts a whole key server in-process for tests: a real
+// Package apptest starts a whole key server (package app: every front-end
+// mounted) in-process for tests: a real
 // bbolt file in a temp dir, real gRPC and HTTP listeners on 127.0.0.1:0.
 package apptest
 

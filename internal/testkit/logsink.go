@@ -1,5 +1,3 @@
-// Package testkit holds the test helpers shared by several packages' tests:
-// one log sink, one store opener. It is imported by tests only.
 package testkit
 
 import (

@@ -1,4 +1,6 @@
-// Package testkit opens the key stores that tests across the module use: a
+// Package testkit holds the test helpers shared by several packages' tests:
+// the one log sink (LogSink) and the one store opener. The store opener
+// opens the key stores that tests across the module use: a
 // bbolt store in the test's temporary directory, whose cleanup runs bbolt's
 // consistency check over the whole file before closing it (a test that
 // leaves a damaged file fails). It is for tests only.
