@@ -107,12 +107,6 @@ func New(cfg Config) (*Issuer, error) {
 // DefaultTenant returns the configured default tenant ("" if none).
 func (i *Issuer) DefaultTenant() string { return i.cfg.DefaultTenant }
 
-// Settings returns the effective settings of tenant.
-func (i *Issuer) Settings(tenant string) Settings { return i.cfg.settings(tenant) }
-
-// Now returns the issuer's clock reading.
-func (i *Issuer) Now() time.Time { return i.now() }
-
 // Period addresses a LIVE key. The zero value is VOD: the one key of the
 // space.
 type Period struct {

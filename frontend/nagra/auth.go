@@ -146,7 +146,7 @@ func (au *authenticator) authenticate(values []string) (*Credential, *authnClaim
 	if len(values[0]) > maxAuthHeaderBytes {
 		return nil, nil, unauthenticated("value is longer than %d bytes", maxAuthHeaderBytes)
 	}
-	if !isMetadataText(values[0]) {
+	if !issuer.PrintableASCII(values[0]) {
 		// A value gRPC metadata cannot carry would be dropped on the way
 		// to the service, and the request would pass as one without a
 		// token: refuse it here, in both modes.

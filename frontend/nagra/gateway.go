@@ -326,9 +326,7 @@ func parseEMI(s string) (uint64, bool) {
 	if len(s) > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') {
 		base, digits = 16, s[2:]
 	}
-	if digits == "" || strings.ContainsAny(digits, "_+-") {
-		return 0, false
-	}
+	// With an explicit base, ParseUint takes neither a sign nor "_".
 	n, err := strconv.ParseUint(digits, base, 32)
 	return n, err == nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/keyserver/keyserver/access"
 	keyserverv1 "github.com/keyserver/keyserver/gen/keyserver/v1"
 	"github.com/keyserver/keyserver/internal/httpx"
+	"github.com/keyserver/keyserver/issuer"
 )
 
 // The REST key route. grpc-gateway's generated handler for it
@@ -138,17 +139,8 @@ func (k *keyRoute) serve(w http.ResponseWriter, r *http.Request, pathParams map[
 // forward: printable ASCII only (gRPC metadata text).
 func forwardHeader(md metadata.MD, key string, values []string) {
 	for _, v := range values {
-		if isMetadataText(v) {
+		if issuer.PrintableASCII(v) { // gRPC metadata text
 			md[key] = append(md[key], v)
 		}
 	}
-}
-
-func isMetadataText(v string) bool {
-	for i := 0; i < len(v); i++ {
-		if v[i] < 0x20 || v[i] > 0x7e {
-			return false
-		}
-	}
-	return true
 }
