@@ -34,7 +34,7 @@ func TestGCPercent(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			debug.SetGCPercent(100)
-			o, err := parseFlags(c.args, env(c.gogc), io.Discard)
+			o, err := parseFlags(c.args, env(c.gogc), io.Discard, io.Discard)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -55,7 +55,7 @@ func TestGCPercent(t *testing.T) {
 			return "300"
 		}
 		return ""
-	}, io.Discard)
+	}, io.Discard, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

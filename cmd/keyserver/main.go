@@ -6,10 +6,16 @@
 // 127.0.0.1:9090 and REST on 127.0.0.1:8080. Every flag can also be given
 // as an environment variable KEYSERVER_<FLAG> (upper case, dashes as
 // underscores); a flag on the command line wins.
+//
+// Exit status: 0 after a clean shutdown, -h/--help or --version; 2 for a
+// command-line error (printed with the usage); 1 for anything else (one
+// line on stderr).
 package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -19,8 +25,14 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "keyserver:", err)
-		os.Exit(1)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	var ue usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return
+	case errors.As(err, &ue):
+		os.Exit(2)
 	}
+	fmt.Fprintln(os.Stderr, "keyserver:", err)
+	os.Exit(1)
 }

@@ -45,11 +45,34 @@ type proc struct {
 
 var listening = regexp.MustCompile(`keyserver listening grpc=(\S+) http=(\S+)`)
 
+// parseListening reads the addresses from the server's first stdout line,
+// text or (--log-format json) JSON.
+func parseListening(line string) (grpcAddr, httpAddr string, ok bool) {
+	if strings.HasPrefix(line, "{") {
+		var l struct{ Msg, GRPC, HTTP string }
+		if json.Unmarshal([]byte(line), &l) != nil || l.Msg != "keyserver listening" {
+			return "", "", false
+		}
+		return l.GRPC, l.HTTP, l.GRPC != "" && l.HTTP != ""
+	}
+	m := listening.FindStringSubmatch(line)
+	if m == nil {
+		return "", "", false
+	}
+	return m[1], m[2], true
+}
+
 func startProc(t *testing.T, dataDir string, extra ...string) *proc {
+	t.Helper()
+	return startProcEnv(t, dataDir, nil, extra...)
+}
+
+// startProcEnv is startProc with more environment variables.
+func startProcEnv(t *testing.T, dataDir string, env []string, extra ...string) *proc {
 	t.Helper()
 	args := append([]string{"--data-dir", dataDir, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"}, extra...)
 	cmd := exec.Command(binary, args...)
-	cmd.Env = append(os.Environ(), "KEYSERVER_DEFAULT_TENANT=NAG0000")
+	cmd.Env = append(append(os.Environ(), "KEYSERVER_DEFAULT_TENANT=NAG0000"), env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -64,11 +87,11 @@ func startProc(t *testing.T, dataDir string, extra ...string) *proc {
 	if err != nil {
 		t.Fatalf("keyserver did not start: %v\n%s", err, p.stderr)
 	}
-	m := listening.FindStringSubmatch(line)
-	if m == nil {
+	grpcAddr, httpAddr, ok := parseListening(line)
+	if !ok {
 		t.Fatalf("unexpected first line %q", line)
 	}
-	p.grpc, p.http = m[1], "http://"+m[2]
+	p.grpc, p.http = grpcAddr, "http://"+httpAddr
 	go io.Copy(io.Discard, stdout)
 	return p
 }
@@ -160,7 +183,7 @@ func TestRun_BadFlags(t *testing.T) {
 		t.Errorf("KEYSERVER_LOG_FORMAT=xml: %v", err)
 	}
 	// A flag on the command line wins over the environment.
-	o, err := parseFlags([]string{"--log-format", "json"}, getenv, &stderr)
+	o, err := parseFlags([]string{"--log-format", "json"}, getenv, io.Discard, &stderr)
 	if err != nil || o.logFormat != "json" {
 		t.Errorf("flag over env: %+v %v", o, err)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -13,12 +14,14 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime/debug"
 	"runtime/metrics"
 	"strings"
 	"time"
 
 	"github.com/keyserver/keyserver/app"
+	"github.com/keyserver/keyserver/internal/version"
 
 	"go.yaml.in/yaml/v3"
 
@@ -41,6 +44,7 @@ type options struct {
 	pprofAddr     string
 	gcPercent     int
 	gcPercentSet  bool // --gc-percent or KEYSERVER_GC_PERCENT was given
+	version       bool // --version: print the build and exit
 	// Authentication and TLS (security.go); secrets only from files.
 	authMode        string
 	credentialsFile string
@@ -53,10 +57,15 @@ type options struct {
 	limits app.Limits
 }
 
-func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
+// parseFlags reads the environment and then the command line. -h/--help
+// prints the usage to stdout and returns flag.ErrHelp; a command-line
+// error is printed to stderr, with a pointer to -h, as a usageError.
+func parseFlags(args []string, getenv func(string) string, stdout, stderr io.Writer) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("keyserver", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {} // printed below, to stdout for -h
+	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.StringVar(&o.grpcAddr, "grpc-addr", "127.0.0.1:9090", "gRPC listen address")
 	fs.StringVar(&o.httpAddr, "http-addr", "127.0.0.1:8080", "REST listen address")
 	fs.StringVar(&o.dataDir, "data-dir", "./data", "directory holding the key store (and the development master key)")
@@ -85,24 +94,34 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	fs.DurationVar(&o.limits.IdleTimeout, "idle-timeout", server.DefaultIdleTimeout, "idle keep-alive REST connections, and gRPC connections without a stream, are closed after this")
 	fs.IntVar(&o.limits.MaxStreams, "grpc-max-streams", server.DefaultMaxStreams, "concurrent streams of one gRPC connection; more are refused (REFUSED_STREAM)")
 	// Environment fallback: KEYSERVER_<FLAG>, applied before the command
-	// line so that flags win.
-	var envErr error
+	// line so that flags win. Every bad variable is reported at once.
+	var envErrs []error
 	fs.VisitAll(func(f *flag.Flag) {
-		name := "KEYSERVER_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if f.Name == "version" {
+			return // not a setting
+		}
+		name := envName(f.Name)
 		if v := getenv(name); v != "" {
-			if err := f.Value.Set(v); err != nil && envErr == nil {
-				envErr = fmt.Errorf("%s: %w", name, err)
+			if err := f.Value.Set(v); err != nil {
+				envErrs = append(envErrs, fmt.Errorf("%s=%s: want %s (the environment form of --%s)", name, quoteClip(v), expected(f), f.Name))
 			}
 		}
 	})
-	if envErr != nil {
-		return nil, envErr
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := errors.Join(envErrs...); err != nil {
 		return nil, err
 	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			usage(fs)
+			return nil, err
+		}
+		// flag has printed the error.
+		fmt.Fprintln(stderr, "Run 'keyserver -h' for the flags and their KEYSERVER_<FLAG> variables.")
+		return nil, usageError{err}
+	}
 	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
+		return nil, fmt.Errorf("unexpected arguments: %q (every setting is a --flag; see keyserver -h)", fs.Args())
 	}
 	o.gcPercentSet = getenv("KEYSERVER_GC_PERCENT") != ""
 	fs.Visit(func(f *flag.Flag) { o.gcPercentSet = o.gcPercentSet || f.Name == "gc-percent" })
@@ -141,6 +160,9 @@ type fileConfig struct {
 	Auth          fileAuth              `yaml:"auth"`
 }
 
+// loadConfig reads the YAML file at path (none: an empty config). Every
+// unknown key and every value of the wrong kind is reported at once, with
+// the file, line and key path (configcheck.go).
 func loadConfig(path string) (*fileConfig, error) {
 	fc := &fileConfig{}
 	if path == "" {
@@ -150,7 +172,14 @@ func loadConfig(path string) (*fileConfig, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	dec := yaml.NewDecoder(strings.NewReader(string(b)))
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("config %s: not valid YAML: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	if err := checkYAML(path, &doc, reflect.TypeFor[fileConfig]()); err != nil {
+		return nil, err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(fc); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("config %s: %w", path, err)
@@ -241,8 +270,12 @@ func parseMasterKey(b []byte, mk *[32]byte) error {
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	o, err := parseFlags(args, getenv, stderr)
+	o, err := parseFlags(args, getenv, stdout, stderr)
 	if err != nil {
+		return err
+	}
+	if o.version {
+		_, err := fmt.Fprintln(stdout, version.Get().String("keyserver"))
 		return err
 	}
 	if o.logFlush < 0 {
@@ -254,6 +287,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	vi := version.Get()
+	log.Info("keyserver starting", slog.String("version", vi.Version), slog.String("commit", vi.Commit), slog.String("go", vi.Go))
 	fc, err := loadConfig(o.configFile)
 	if err != nil {
 		return err
@@ -326,7 +361,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	log.Info("garbage collector", slog.Int("gc_percent", applyGCPercent(o, getenv)))
 	log.Info("listening", slog.String("grpc", gl.Addr().String()), slog.String("http", hl.Addr().String()),
 		slog.String("data_dir", o.dataDir), slog.String("default_tenant", cfg.DefaultTenant))
-	pprofNote := ""
+	pprofAddr := ""
 	if o.pprofAddr != "" {
 		pl, ps, err := listenPprof(o.pprofAddr)
 		if err != nil {
@@ -335,9 +370,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 		defer ps.Close()
-		pprofNote = " pprof=" + pl.Addr().String()
+		pprofAddr = pl.Addr().String()
 	}
-	fmt.Fprintf(stdout, "keyserver listening grpc=%s http=%s%s\n", gl.Addr(), hl.Addr(), pprofNote)
+	if err := writeReady(stdout, o.logFormat, gl.Addr().String(), hl.Addr().String(), pprofAddr); err != nil {
+		log.Warn("writing the listening line to stdout", slog.String("error", err.Error()))
+	}
 	err = srv.Serve(ctx, gl, hl)
 	log.Info("stopped")
 	return err
