@@ -244,4 +244,3 @@ func (f *firstLine) String() string {
 	defer f.mu.Unlock()
 	return f.buf.String()
 }
-
