@@ -15,6 +15,21 @@
 // Usage:
 //
 //	keyctl [-server URL] [-tenant T] -content ID [-live [-at RFC3339]] [-drm WV,PR,PRM,FPS] [-label L] [-auth TOKEN]
+//
+// The Nagra API has one key per content (per crypto period for LIVE), so
+// -label does not select another key: it names the streams (shaka's
+// drm_label) the content's key is for, and keyctl says so on stderr.
+//
+// Exit status (also in the usage):
+//
+//	0  the arguments were printed (also -h and --version)
+//	1  anything else: an answer keyctl cannot read, output not written
+//	2  usage: a bad or missing flag
+//	3  refused by the server: HTTP 4xx (the request, the token or the
+//	   tenant is wrong; retrying the same request will not help)
+//	4  server or network unavailable: connection refused, name not
+//	   resolved, timeout, HTTP 5xx (busy, store read-only, deadline);
+//	   retrying later or elsewhere may help
 package main
 
 import (
@@ -34,16 +49,84 @@ import (
 	"time"
 
 	"github.com/keyserver/keyserver/drm"
+	"github.com/keyserver/keyserver/internal/version"
 )
 
 func main() {
-	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "keyctl:", err)
-		}
-		os.Exit(2)
+	err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)
+	code := exitCode(err)
+	var ue usageError
+	if code != exitOK && !(errors.As(err, &ue) && ue.printed) {
+		fmt.Fprintln(os.Stderr, "keyctl:", err)
 	}
+	os.Exit(code)
 }
+
+// Exit codes (see the package doc).
+const (
+	exitOK          = 0
+	exitOther       = 1
+	exitUsage       = 2
+	exitRefused     = 3
+	exitUnavailable = 4
+)
+
+// exitError is an error with its exit code.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// usageError is a command-line error; the flag package has printed it
+// already when it is its own.
+type usageError struct {
+	err     error
+	printed bool
+}
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// exitCode is the process exit status for run's error.
+func exitCode(err error) int {
+	var ee *exitError
+	var ue usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.As(err, &ue):
+		return exitUsage
+	case errors.As(err, &ee):
+		return ee.code
+	}
+	return exitOther
+}
+
+func usagef(format string, args ...any) error {
+	return usageError{err: fmt.Errorf(format, args...)}
+}
+
+const usageText = `Usage: keyctl [flags] -content ID
+
+Asks the key server's REST API for a content's key and prints the
+shaka-packager raw-key arguments, one per line:
+
+    packager in=in.mp4,stream=video,output=v.mp4 $(keyctl -content movie-42)
+
+The output holds the key: treat it as a secret. The Nagra API has one key
+per content (per crypto period for LIVE): -label names the streams the key
+is for (shaka's drm_label), it does not select another key.
+
+Exit status: 0 printed; 1 other failure (an answer keyctl cannot read);
+2 usage; 3 refused by the server (HTTP 4xx: the request, token or tenant is
+wrong, do not retry as is); 4 server or network unavailable (connection
+refused, timeout, HTTP 5xx: retry later or elsewhere).
+
+Flags:
+`
 
 type options struct {
 	server, tenant, content, drms, label, auth, at string
@@ -55,29 +138,51 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var o options
 	fs := flag.NewFlagSet("keyctl", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {} // printed below: to stdout for -h
+	var showVersion bool
+	fs.BoolVar(&showVersion, "version", false, "print the version and exit")
 	fs.StringVar(&o.server, "server", envOr("KEYCTL_SERVER", "http://127.0.0.1:8080"), "key server REST base URL (env KEYCTL_SERVER)")
 	fs.StringVar(&o.tenant, "tenant", "", "tenant id; empty uses the server's default tenant route")
 	fs.StringVar(&o.content, "content", "", "content id (drmContentId), required")
 	fs.StringVar(&o.drms, "drm", "WV,PR,PRM,FPS", "DRM systems, comma-separated: WV, PR, PRM (pssh) and FPS (--hls_key_uri)")
-	fs.StringVar(&o.label, "label", "", "shaka stream label for the key (drm_label); empty: all streams")
+	fs.StringVar(&o.label, "label", "", "shaka stream label (drm_label) the key is for; empty: all streams. The key is the content's one key whatever the label")
 	fs.BoolVar(&o.live, "live", false, "LIVE content: the key of the crypto period that contains -at")
 	fs.StringVar(&o.at, "at", "", "LIVE only: RFC 3339 time whose period's key to fetch (default now)")
 	fs.StringVar(&o.auth, "auth", os.Getenv("KEYCTL_AUTH"), "nv-authorizations header value, if the server requires one (env KEYCTL_AUTH)")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "request timeout")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fmt.Fprint(stdout, usageText)
+			fs.PrintDefaults()
+			return err
+		}
+		fmt.Fprintln(stderr, "Run 'keyctl -h' for the flags.")
+		return usageError{err: err, printed: true}
+	}
+	if showVersion {
+		_, err := fmt.Fprintln(stdout, version.Get().String("keyctl"))
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %q", fs.Args())
+		return usagef("unexpected arguments: %q", fs.Args())
 	}
 	if o.content == "" {
-		return errors.New("-content is required")
+		return usagef("-content is required")
 	}
 	if o.at != "" && !o.live {
-		return errors.New("-at needs -live")
+		return usagef("-at needs -live")
 	}
 	if strings.ContainsAny(o.label, ":,") {
-		return errors.New("-label must not contain ':' or ','")
+		return usagef("-label must not contain ':' or ','")
+	}
+	if o.at != "" {
+		if _, err := time.Parse(time.RFC3339, o.at); err != nil {
+			return usagef("-at: %q is not an RFC 3339 time (2026-11-24T10:00:00Z)", o.at)
+		}
+	}
+	if o.label != "" {
+		fmt.Fprintf(stderr, "keyctl: note: label %s gets the content's one key (the Nagra API has one key per content); for another key per stream, use another -content\n", o.label)
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
@@ -133,7 +238,7 @@ func fetch(ctx context.Context, o *options) (*keyResponse, error) {
 		if o.at != "" {
 			t, err := time.Parse(time.RFC3339, o.at)
 			if err != nil {
-				return nil, fmt.Errorf("-at: %w", err)
+				return nil, usagef("-at: %v", err)
 			}
 			sched = map[string]any{"time": t.UTC().Format(time.RFC3339)}
 		}
@@ -173,18 +278,25 @@ func fetch(ctx context.Context, o *options) (*keyResponse, error) {
 	}
 	hr, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil, err
+		// Connection refused, name not resolved, TLS, timeout: the
+		// server or the network is unavailable.
+		return nil, &exitError{exitUnavailable, err}
 	}
 	defer hr.Body.Close()
 	rb, err := io.ReadAll(io.LimitReader(hr.Body, 1<<20))
 	if err != nil {
-		return nil, err
+		return nil, &exitError{exitUnavailable, fmt.Errorf("%s: reading the answer: %w", u, err)}
 	}
 	var r keyResponse
-	if err := json.Unmarshal(rb, &r); err != nil {
-		return nil, fmt.Errorf("%s: HTTP %d, unreadable answer: %v", u, hr.StatusCode, err)
-	}
-	if hr.StatusCode != http.StatusOK || r.Status != "OK" {
+	jerr := json.Unmarshal(rb, &r)
+	switch {
+	case hr.StatusCode >= 500:
+		return nil, &exitError{exitUnavailable, fmt.Errorf("%s: HTTP %d %s: %s", u, hr.StatusCode, r.Status, r.ErrorMessage)}
+	case hr.StatusCode >= 400:
+		return nil, &exitError{exitRefused, fmt.Errorf("%s: HTTP %d %s: %s", u, hr.StatusCode, r.Status, r.ErrorMessage)}
+	case jerr != nil:
+		return nil, fmt.Errorf("%s: HTTP %d, unreadable answer: %v", u, hr.StatusCode, jerr)
+	case hr.StatusCode != http.StatusOK || r.Status != "OK":
 		return nil, fmt.Errorf("%s: HTTP %d %s: %s", u, hr.StatusCode, r.Status, r.ErrorMessage)
 	}
 	return &r, nil
