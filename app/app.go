@@ -163,5 +163,6 @@ func New(cfg Config) (*server.Server, error) {
 			{Name: nagra.FrontEnd, Patterns: nagra.Patterns, Handler: api.HTTPHandler(), Refuse: api.RefuseHTTP},
 			{Name: widevine.FrontEnd, Patterns: widevine.Patterns, Handler: wv, Refuse: wv.RefuseHTTP, MaxBody: widevine.MaxBody},
 		},
+		Readiness: storeReadiness(cfg.Store),
 	})
 }

@@ -89,6 +89,15 @@ func (c *Cached) Close() error {
 	return c.inner.Close()
 }
 
+// State implements [StateReporter]: the inner store's state (Unreachable
+// once closed).
+func (c *Cached) State() State {
+	if c.closed.Load() {
+		return Unreachable
+	}
+	return StateOf(c.inner)
+}
+
 // cache holds records and pins returned by the inner store. A nil *cache
 // caches nothing.
 type cache struct {

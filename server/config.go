@@ -30,6 +30,11 @@ type Config struct {
 	HTTP []Mount
 	// GRPC are the front-ends served on the gRPC listener.
 	GRPC []GRPCService
+	// Readiness reports what the back-end can serve now, with a reason
+	// when it is not Ready (health.go: /readyz, /healthz, gRPC health).
+	// It is called at every health check and once a second, so it must be
+	// cheap and safe for concurrent use. nil: always Ready.
+	Readiness func() (Readiness, string)
 }
 
 // Mount is one front-end on the REST listener: its routes and how it

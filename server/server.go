@@ -38,6 +38,7 @@ type Server struct {
 	health *health.Server
 	limit  *limiter
 	http   http.Handler
+	ready  readiness // health.go
 }
 
 // New validates cfg and builds a Server. It does not listen yet.
@@ -82,13 +83,16 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	s.grpc = grpc.NewServer(opts...)
-	healthpb.RegisterHealthServer(s.grpc, s.health)
+	healthpb.RegisterHealthServer(s.grpc, healthService{s.health, s})
 	reflection.Register(s.grpc)
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	s.health.SetServingStatus(ReadinessService, healthpb.HealthCheckResponse_SERVING)
 	for _, g := range cfg.GRPC {
 		g.Register(s.grpc)
 		s.health.SetServingStatus(g.ServiceName, healthpb.HealthCheckResponse_SERVING)
+		s.ready.services = append(s.ready.services, g.ServiceName)
 	}
+	s.refreshReadiness()
 	h, err := s.httpHandler()
 	if err != nil {
 		return nil, err
@@ -97,13 +101,18 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// httpHandler builds the mux: /healthz, every mount's patterns behind the
-// chain, 405 with Allow for other methods on a mounted path, 404 for the
-// rest; the whole behind logHTTP.
+// httpHandler builds the mux: the server's own routes (/healthz, /livez,
+// /readyz), every mount's patterns behind the chain, 405 with Allow for
+// other methods on a mounted path, 404 for the rest; the whole behind
+// logHTTP.
 func (s *Server) httpHandler() (http.Handler, error) {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", s.healthz)
-	allow := map[string][]string{"/healthz": {"GET", "HEAD"}}
+	allow := map[string][]string{}
+	for _, r := range s.ownRoutes() {
+		mux.HandleFunc(r.pattern, r.handler)
+		_, path, _ := strings.Cut(r.pattern, " ")
+		allow[path] = []string{"GET", "HEAD"}
+	}
 	for i := range s.cfg.HTTP {
 		m := &s.cfg.HTTP[i]
 		h := s.mount(m)
@@ -147,6 +156,9 @@ func handle(mux *http.ServeMux, pattern string, h http.Handler) (err error) {
 func (s *Server) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 	errc := make(chan error, 2)
 	go func() { errc <- s.grpc.Serve(grpcLis) }()
+	rctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go s.watchReadiness(rctx)
 
 	hs := &http.Server{
 		Handler:           s.http,
@@ -169,7 +181,8 @@ func (s *Server) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error
 		s.grpc.Stop()
 		return fmt.Errorf("server: %w", err)
 	}
-	s.health.Shutdown()
+	stopWatch()
+	s.stopReadiness()
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	done := make(chan struct{})
@@ -190,12 +203,14 @@ func (s *Server) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error
 const shutdownTimeout = 20 * time.Second
 
 // healthz answers GET /healthz with the health service's status: 200
-// while serving, 503 once shutting down. It is the REST baseline of
+// while serving, 503 once shutting down or when nothing can be served
+// (health.go). It is the REST baseline of
 // cmd/keybench: the HTTP transport and the chain, without a front-end's
 // work.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	note := access.FromContext(r.Context())
 	note.FrontEnd, note.Method = "health", "GET /healthz"
+	s.refreshReadiness()
 	st := healthpb.HealthCheckResponse_NOT_SERVING
 	if resp, err := s.health.Check(r.Context(), &healthpb.HealthCheckRequest{}); err == nil {
 		st = resp.GetStatus()

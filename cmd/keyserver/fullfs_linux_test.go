@@ -125,3 +125,60 @@ func TestFaults_ReadOnlyFilesystem(t *testing.T) {
 	}
 	assertDurable(t, dir, got)
 }
+
+// TestFaults_ReadOnlyReadiness: on a read-only filesystem the server is
+// alive and healthy (stored keys are served) but not ready for new keys:
+// /readyz answers 503 with the reason. When the filesystem is writable
+// again, the readiness probes alone (no request for a new key reaches a
+// server a load balancer took out of the pool) bring the store back.
+func TestFaults_ReadOnlyReadiness(t *testing.T) {
+	mnt := mountTmpfs(t, "16m")
+	remount := func(mode string) {
+		t.Helper()
+		if out, err := exec.Command("mount", "-o", "remount,"+mode, mnt).CombinedOutput(); err != nil {
+			t.Fatalf("remount %s: %v: %s", mode, err, out)
+		}
+	}
+	dir := filepath.Join(mnt, "data")
+	p := startProc(t, dir)
+	got := &issued{keys: map[string]string{}}
+	createAll(t, p, got, "before", 3, "")
+	p.stop(t)
+
+	remount("ro")
+	p = startProc(t, dir, "--store-retry-interval", "50ms")
+	get := func(path string) (int, string) {
+		t.Helper()
+		res, err := http.Get(p.http + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	if code, body := get("/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "read-only") {
+		t.Errorf("/readyz on a read-only store: %d %s", code, body)
+	}
+	for _, path := range []string{"/livez", "/healthz"} {
+		if code, body := get(path); code != http.StatusOK {
+			t.Errorf("%s on a read-only store: %d %s", path, code, body)
+		}
+	}
+	assertServed(t, p, got, "on a read-only filesystem")
+
+	remount("rw")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		code, body := get("/readyz")
+		if code == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz still %d %s 30s after the filesystem became writable", code, body)
+		}
+	}
+	createAll(t, p, got, "after", 3, " after recovery")
+	p.stop(t)
+	assertDurable(t, dir, got)
+}

@@ -35,11 +35,15 @@ type Fallback struct {
 	mu       sync.RWMutex // guards b against the swap in reopen
 	b        *Bolt
 	readOnly atomic.Bool
+	down     atomic.Bool  // a reopen failed both ways: b is closed until the next one works
 	closed   atomic.Bool  // Close was called
 	lastTry  atomic.Int64 // UnixNano of the last reopen attempt
 }
 
-var _ keystore.Store = (*Fallback)(nil)
+var (
+	_ keystore.Store         = (*Fallback)(nil)
+	_ keystore.StateReporter = (*Fallback)(nil)
+)
 
 // OpenFallback opens path like Open; when that fails with ErrNotWritable
 // and the file exists, it opens it read-only. retry is the interval
@@ -74,6 +78,28 @@ func OpenFallback(path string, opts *Options, retry time.Duration) (*Fallback, e
 
 // ReadOnly reports whether the store is currently serving read-only.
 func (f *Fallback) ReadOnly() bool { return f.readOnly.Load() }
+
+// State implements [keystore.StateReporter]: ReadOnly while serving
+// read-only, Unreachable when the file could be opened neither way or
+// after Close, else Writable. While read-only it first tries to reopen the
+// file read-write when a retry is due (at most once per retry interval,
+// shared with GetOrCreate), so that readiness probes alone bring the store
+// back when no creation arrives.
+func (f *Fallback) State() keystore.State {
+	if f.closed.Load() {
+		return keystore.Unreachable
+	}
+	if f.readOnly.Load() && f.due() {
+		f.reopen()
+	}
+	switch {
+	case f.down.Load():
+		return keystore.Unreachable
+	case f.readOnly.Load():
+		return keystore.ReadOnly
+	}
+	return keystore.Writable
+}
 
 // GetOrCreate implements [keystore.Store].
 func (f *Fallback) GetOrCreate(ctx context.Context, req keystore.Request) (keystore.Record, bool, error) {
@@ -133,6 +159,7 @@ func (f *Fallback) reopen() bool {
 	if b, err := Open(f.path, &f.opts); err == nil {
 		f.b = b
 		f.readOnly.Store(false)
+		f.down.Store(false)
 		return true
 	}
 	ro := f.opts
@@ -141,8 +168,10 @@ func (f *Fallback) reopen() bool {
 	if err != nil {
 		// Neither works any more: keep a closed store, whose calls fail
 		// with ErrClosed (503), and try again at the next interval.
+		f.down.Store(true)
 		return false
 	}
 	f.b = b
+	f.down.Store(false)
 	return false
 }
