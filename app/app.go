@@ -160,8 +160,8 @@ func New(cfg Config) (*server.Server, error) {
 			Register: api.RegisterGRPC, Codec: api.GRPCCodec(), Refuse: api.RefuseGRPC,
 		}},
 		HTTP: []server.Mount{
-			{Name: nagra.FrontEnd, Patterns: nagra.Patterns, Handler: api.HTTPHandler(), Refuse: api.RefuseHTTP},
-			{Name: widevine.FrontEnd, Patterns: widevine.Patterns, Handler: wv, Refuse: wv.RefuseHTTP, MaxBody: widevine.MaxBody},
+			{Name: nagra.FrontEnd, Patterns: nagra.Patterns, Handler: api.HTTPHandler(), Refuse: api.RefuseHTTP, OpenAPI: nagra.OpenAPI()},
+			{Name: widevine.FrontEnd, Patterns: widevine.Patterns, Handler: wv, Refuse: wv.RefuseHTTP, MaxBody: widevine.MaxBody, OpenAPI: widevine.OpenAPI},
 		},
 		Readiness: storeReadiness(cfg.Store),
 	})

@@ -53,6 +53,11 @@ type Mount struct {
 	Refuse func(http.ResponseWriter, *http.Request, access.Refusal)
 	// MaxBody bounds a request body; 0 means Limits.MaxBodyBytes.
 	MaxBody int64
+	// OpenAPI is an OpenAPI 2.0 (Swagger) JSON document or fragment
+	// describing Patterns; its paths, definitions and tags are merged into
+	// GET /openapi.json (openapi.go). nil: the routes are served but
+	// undocumented (app's tests fail on that).
+	OpenAPI []byte
 }
 
 // GRPCService is one front-end on the gRPC listener.

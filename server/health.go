@@ -174,11 +174,13 @@ type route struct {
 }
 
 // ownRoutes are the REST routes the server serves itself, outside the
-// front-ends' chain (no in-flight bound, no token).
+// front-ends' chain (no in-flight bound, no token); openapi.json
+// describes them.
 func (s *Server) ownRoutes() []route {
 	return []route{
 		{"GET /healthz", s.healthz},
 		{"GET /livez", s.livez},
 		{"GET /readyz", s.readyz},
+		{"GET /openapi.json", s.openAPI}, // openapi.go
 	}
 }

@@ -39,6 +39,8 @@ type Server struct {
 	limit  *limiter
 	http   http.Handler
 	ready  readiness // health.go
+	// openapi is the document GET /openapi.json serves (openapi.go).
+	openapi []byte
 }
 
 // New validates cfg and builds a Server. It does not listen yet.
@@ -93,6 +95,11 @@ func New(cfg Config) (*Server, error) {
 		s.ready.services = append(s.ready.services, g.ServiceName)
 	}
 	s.refreshReadiness()
+	doc, err := s.buildOpenAPI()
+	if err != nil {
+		return nil, err
+	}
+	s.openapi = doc
 	h, err := s.httpHandler()
 	if err != nil {
 		return nil, err
