@@ -99,3 +99,33 @@ func TestDocs_WriteNoTrackedFiles(t *testing.T) {
 		t.Error("found no file written by the examples: the check checks nothing")
 	}
 }
+
+// TestDocs_LinksInsideRepository: the README's and docs/' relative links
+// name files of the repository (issue 20: the contract was linked as
+// ../shared/spec/api.md, outside it).
+func TestDocs_LinksInsideRepository(t *testing.T) {
+	root := repoRoot(t)
+	docs, _ := filepath.Glob(filepath.Join(root, "docs", "*.md"))
+	docs = append(docs, filepath.Join(root, "README.md"))
+	link := regexp.MustCompile(`\]\(([^)#\s]+)(?:#[^)]*)?\)|` + "`" + `(\.\./[^` + "`" + `]+)` + "`")
+	for _, doc := range docs {
+		b, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range link.FindAllStringSubmatch(string(b), -1) {
+			target := m[1] + m[2]
+			if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
+				continue
+			}
+			abs := filepath.Join(filepath.Dir(doc), target)
+			if rel, err := filepath.Rel(root, abs); err != nil || strings.HasPrefix(rel, "..") {
+				t.Errorf("%s links %s, outside the repository", filepath.Base(doc), target)
+				continue
+			}
+			if _, err := os.Stat(abs); err != nil {
+				t.Errorf("%s links %s: %v", filepath.Base(doc), target, err)
+			}
+		}
+	}
+}
