@@ -75,7 +75,7 @@ func parseFlags(args []string, getenv func(string) string, stdout, stderr io.Wri
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.DurationVar(&o.logFlush, "log-flush-interval", 100*time.Millisecond, "Info and Debug lines (the request log) are written in batches at most this long after they are logged; Warn and Error lines at once; 0: every line at once")
-	fs.DurationVar(&o.storeRetry, "store-retry-interval", boltstore.DefaultRetryInterval, "while the key store is not writable, how often a new-key request first tries to reopen it read-write")
+	fs.DurationVar(&o.storeRetry, "store-retry-interval", boltstore.DefaultRetryInterval, "while the key store is not writable, how often it tries to reopen it read-write (before a new-key request, and from the readiness checks)")
 	fs.StringVar(&o.pprofAddr, "pprof-addr", "", "serve net/http/pprof on this loopback address (off when empty; for profiling)")
 	fs.IntVar(&o.gcPercent, "gc-percent", defaultGCPercent, "garbage collector target percentage (Go's GOGC) of the daemon; 0 or less: leave Go's own (the GOGC environment variable, else 100). Not applied when GOGC is set and this flag is not")
 	fs.StringVar(&o.authMode, "auth", "optional", "nv-authorizations: required (cloud: no token, no key) or optional (on-premise: a token that is present is still checked)")
