@@ -244,3 +244,32 @@ func (f *firstLine) String() string {
 	defer f.mu.Unlock()
 	return f.buf.String()
 }
+
+// TestBinary_JSONStartupError: with --log-format json, the error that
+// stops the server at startup is a JSON log record too, not a text line.
+func TestBinary_JSONStartupError(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "keyserver.yaml")
+	if err := os.WriteFile(cfg, []byte("tenants:\n  A:\n    horizn: 1h\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runBinary(t, nil, "--log-format", "json", "--config", cfg, "--data-dir", filepath.Join(t.TempDir(), "data"))
+	if code != 1 || stdout != "" {
+		t.Fatalf("exit %d, stdout %q", code, stdout)
+	}
+	lines := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n")
+	for _, l := range lines {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Errorf("stderr line is not JSON: %q", l)
+		}
+	}
+	last := lines[len(lines)-1]
+	if !strings.Contains(last, `"level":"ERROR"`) || !strings.Contains(last, `did you mean \"horizon\"?`) {
+		t.Errorf("last line %q, want the config error", last)
+	}
+	// In text mode the same error stays one plain line.
+	code, _, stderr = runBinary(t, nil, "--config", cfg, "--data-dir", filepath.Join(t.TempDir(), "data"))
+	if code != 1 || !strings.Contains(stderr, "\nkeyserver: config "+cfg+":3: tenants.A: unknown key") {
+		t.Errorf("text mode: exit %d:\n%s", code, stderr)
+	}
+}

@@ -8,8 +8,8 @@
 // underscores); a flag on the command line wins.
 //
 // Exit status: 0 after a clean shutdown, -h/--help or --version; 2 for a
-// command-line error (printed with the usage); 1 for anything else (one
-// line on stderr).
+// command-line error (printed with a pointer to -h); 1 for anything else
+// (one line on stderr; with --log-format json, one JSON log record).
 package main
 
 import (
@@ -27,11 +27,14 @@ func main() {
 	defer stop()
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	var ue usageError
+	var re reportedError
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return
 	case errors.As(err, &ue):
 		os.Exit(2)
+	case errors.As(err, &re):
+		os.Exit(1)
 	}
 	fmt.Fprintln(os.Stderr, "keyserver:", err)
 	os.Exit(1)

@@ -269,7 +269,7 @@ func parseMasterKey(b []byte, mk *[32]byte) error {
 	return nil
 }
 
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
 	o, err := parseFlags(args, getenv, stdout, stderr)
 	if err != nil {
 		return err
@@ -286,6 +286,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	log, err := newLogger(o, lw)
 	if err != nil {
 		return err
+	}
+	if o.logFormat == "json" {
+		// Every line JSON: the error that ends the server is a log record
+		// too, and main prints nothing more.
+		defer func() {
+			if err != nil {
+				log.Error("keyserver exiting on an error", slog.String("error", err.Error()))
+				err = reportedError{err}
+			}
+		}()
 	}
 	vi := version.Get()
 	log.Info("keyserver starting", slog.String("version", vi.Version), slog.String("commit", vi.Commit), slog.String("go", vi.Go))

@@ -18,6 +18,13 @@ type usageError struct{ err error }
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
+// reportedError is an error run has logged already (--log-format json);
+// main exits 1 without printing it again.
+type reportedError struct{ err error }
+
+func (e reportedError) Error() string { return e.err.Error() }
+func (e reportedError) Unwrap() error { return e.err }
+
 // envName is the environment variable of a flag: KEYSERVER_<FLAG>, upper
 // case, dashes as underscores.
 func envName(flagName string) string {
