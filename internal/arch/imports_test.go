@@ -43,7 +43,7 @@ func under(pkg, path string) bool { return pkg == path || strings.HasPrefix(pkg,
 func rel(pkg string) string { return strings.TrimPrefix(strings.TrimPrefix(pkg, module), "/") }
 
 // domain are the packages that must stay free of transports.
-var domain = []string{"drm", "rotation", "signaling", "keystore", "issuer", "access"}
+var domain = []string{"drm", "rotation", "signaling", "keystore", "issuer", "access", "authn"}
 
 // transport are imports a domain package must not reach, even indirectly.
 // (encoding/json is not among them: log/slog and the signaling formats
