@@ -58,6 +58,11 @@ type Credential struct {
 	SigningKey []byte
 	// Privileges name what the credential may do (PrivilegeCKM, …).
 	Privileges []string
+	// ClientCertificates are the SHA-256 fingerprints of the client
+	// certificates (mutual TLS) that authenticate as this credential,
+	// where a front-end accepts them (CPIX/SPEKE: AWS encryptors cannot
+	// add a token header).
+	ClientCertificates [][32]byte
 }
 
 // Has reports whether the credential holds privilege.
@@ -71,6 +76,7 @@ const minSigningKeyBytes = 32
 func (a *Auth) Validate() error {
 	var errs []error
 	seen := map[string]bool{}
+	certSeen := map[[32]byte]string{}
 	for i, c := range a.Credentials {
 		where := fmt.Sprintf("config: auth: credentials[%d]", i)
 		switch {
@@ -80,10 +86,18 @@ func (a *Auth) Validate() error {
 			errs = append(errs, fmt.Errorf("%s: credentialId %q is listed twice", where, c.ID))
 		}
 		seen[c.ID] = true
+		for _, fp := range c.ClientCertificates {
+			if other, dup := certSeen[fp]; dup {
+				errs = append(errs, fmt.Errorf("%s: a client certificate is also bound to credentialId %q", where, other))
+			}
+			certSeen[fp] = c.ID
+		}
 		if !issuer.ValidTenantID(c.Tenant) {
 			errs = append(errs, fmt.Errorf("%s: tenantId %q does not match [A-Za-z0-9_-]{1,64}", where, c.Tenant))
 		}
-		if len(c.SigningKey) < minSigningKeyBytes {
+		if len(c.SigningKey) < minSigningKeyBytes && (len(c.SigningKey) > 0 || len(c.ClientCertificates) == 0) {
+			// A credential of client certificates only has no signing
+			// key; Verify then refuses its tokens.
 			errs = append(errs, fmt.Errorf("%s: signingKey must decode to at least %d bytes", where, minSigningKeyBytes))
 		}
 	}
@@ -125,6 +139,7 @@ type Verifier struct {
 	leeway   time.Duration
 	now      func() time.Time
 	parser   *jwt.Parser
+	certs    map[[32]byte]string // client certificate fingerprint → credential id
 }
 
 // NewVerifier returns a verifier of a's credentials; now is the clock exp
@@ -139,10 +154,15 @@ func NewVerifier(a Auth, now func() time.Time) *Verifier {
 	} else if v.leeway < 0 {
 		v.leeway = 0
 	}
+	v.certs = map[[32]byte]string{}
 	for _, c := range a.Credentials {
 		c.SigningKey = slices.Clone(c.SigningKey)
 		c.Privileges = slices.Clone(c.Privileges)
+		c.ClientCertificates = slices.Clone(c.ClientCertificates)
 		v.creds[c.ID] = c
+		for _, fp := range c.ClientCertificates {
+			v.certs[fp] = c.ID
+		}
 	}
 	// exp and the claims are checked by the callers of Verify, in the
 	// order of §6.2; the library checks structure, alg and signature (with
@@ -150,6 +170,17 @@ func NewVerifier(a Auth, now func() time.Time) *Verifier {
 	v.parser = jwt.NewParser(jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 		jwt.WithoutClaimsValidation(), jwt.WithStrictDecoding())
 	return v
+}
+
+// ByClientCertificate returns the credential a client certificate (its
+// SHA-256 fingerprint) is bound to.
+func (v *Verifier) ByClientCertificate(fp [32]byte) (*Credential, bool) {
+	id, ok := v.certs[fp]
+	if !ok {
+		return nil, false
+	}
+	c := v.creds[id]
+	return &c, true
 }
 
 // Required reports whether a token is mandatory.
@@ -328,7 +359,7 @@ func (v *Verifier) Verify(token string, claims Claims) (*Credential, error) {
 			return nil, unauthenticated("token header has no kid")
 		}
 		c, ok := v.creds[kid]
-		if !ok {
+		if !ok || len(c.SigningKey) == 0 {
 			return nil, errUnverified
 		}
 		cred = c
