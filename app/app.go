@@ -134,7 +134,7 @@ func (c *Config) cpixConfig() speke.Config {
 		return speke.Tenant{RequireEncryption: t.CPIXRequireEncryption, MACDialect: t.CPIXMACDialect}
 	}
 	sc := speke.Config{Auth: c.Auth, Defaults: tenant(c.Defaults), Tenants: map[string]speke.Tenant{},
-		Recipient: c.CPIXRecipient, Logger: c.Logger}
+		Recipient: c.CPIXRecipient, Logger: c.Logger, Now: c.Now}
 	for id, t := range c.Tenants {
 		d := tenant(t)
 		if !t.CPIXRequireEncryption {

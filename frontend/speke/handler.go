@@ -25,6 +25,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/keyserver/keyserver/access"
 	"github.com/keyserver/keyserver/authn"
@@ -79,6 +80,8 @@ type Config struct {
 	// Recipient, if set, is this server's own certificate and private key
 	// for encrypted key ingest (POST /{tenantId}/cpix).
 	Recipient *Recipient
+	// Now is the clock tokens' exp is checked against; nil: time.Now.
+	Now func() time.Time
 	// Logger receives internal errors; nil discards. (Request lines are
 	// the server's access log.)
 	Logger *slog.Logger
@@ -100,7 +103,7 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{cfg: cfg, iss: cfg.Issuer, auth: authn.NewVerifier(cfg.Auth, nil), log: cfg.Logger}, nil
+	return &Handler{cfg: cfg, iss: cfg.Issuer, auth: authn.NewVerifier(cfg.Auth, cfg.Now), log: cfg.Logger}, nil
 }
 
 func (h *Handler) tenant(id string) Tenant {
