@@ -23,9 +23,11 @@ import (
 //     anything else) write and read it.
 //   - DialectAWS: MACMethod/cpix:Key/{pskc:EncryptedValue, pskc:ValueMAC},
 //     as AWS's SPEKE documentation and speke-reference-server write it; that
-//     server also adds DocumentKey@Algorithm and a pskc:ValueMAC after the
-//     DocumentKey's EncryptedValue, each an HMAC-SHA512 of the RSA
-//     ciphertext beside it under the MAC key. This dialect writes them too.
+//     server also adds DocumentKey@Algorithm (aes256-cbc) and a
+//     pskc:ValueMAC after the DocumentKey's EncryptedValue and after the
+//     MAC key's, each an HMAC-SHA512 of the RSA ciphertext beside it under
+//     the MAC key. This dialect writes them too, except DocumentKey@Algorithm
+//     in a document of CPIX@version 2.4, whose XSD no longer allows it.
 //   - DialectPSKC: MACMethod/pskc:MACKey/{enc:EncryptionMethod,
 //     enc:CipherData}, what RFC 6030's schema says.
 //
@@ -249,7 +251,7 @@ func (d *Document) WriteDeliveryData(dd *etree.Element, r *Recipient, k *Deliver
 	removeChildren(dd, NS, "MACMethod")
 
 	dk := d.NewChild(dd, NS, "DocumentKey")
-	if dialect == DialectAWS {
+	if dialect == DialectAWS && d.Version() != "2.4" { // the 2.4 XSD has no DocumentKey@Algorithm
 		dk.CreateAttr("Algorithm", AlgAES256CBC)
 	}
 	s := d.NewChild(d.NewChild(dk, NS, "Data"), NSPSKC, "Secret")
