@@ -15,6 +15,7 @@ import (
 	"github.com/keyserver/keyserver/app"
 	"github.com/keyserver/keyserver/app/apptest"
 	"github.com/keyserver/keyserver/cpix"
+	"github.com/keyserver/keyserver/cpix/cpixtest"
 	"github.com/keyserver/keyserver/drm"
 	"github.com/keyserver/keyserver/frontend/speke"
 	keyserverv1 "github.com/keyserver/keyserver/gen/keyserver/v1"
@@ -34,6 +35,7 @@ func TestCPIX_GetMatchesNagraAPI(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("HTTP %d %s", resp.StatusCode, body)
 	}
+	cpixtest.Validate(t, body)
 	p := parseAnswer(t, body, nil)
 	if len(p.keys) != 1 {
 		t.Fatalf("%d keys, want 1", len(p.keys))
@@ -71,6 +73,7 @@ func TestCPIX_GetMatchesNagraAPI(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("live: HTTP %d %s", resp.StatusCode, body)
 	}
+	cpixtest.Validate(t, body)
 	p = parseAnswer(t, body, nil)
 	if len(p.keys) != 9 {
 		t.Errorf("live window: %d keys, want 3 periods × 3 tracks", len(p.keys))

@@ -21,6 +21,7 @@ import (
 	"github.com/keyserver/keyserver/app"
 	"github.com/keyserver/keyserver/app/apptest"
 	"github.com/keyserver/keyserver/cpix"
+	"github.com/keyserver/keyserver/cpix/cpixtest"
 	"github.com/keyserver/keyserver/drm"
 )
 
@@ -275,6 +276,9 @@ func TestSPEKEv2_PresetsTimesDRMs(t *testing.T) {
 			}
 			p := parseAnswer(t, a.body, nil)
 			checkFilled(t, c.name, doc, ds, p)
+			if n%7 == 0 {
+				cpixtest.Validate(t, a.body)
+			}
 			if n%9 == 0 {
 				again := postSpeke(t, env, "/speke/v2/copyProtection", "2.0", doc.xml, nil)
 				if !bytes.Equal(again.body, a.body) {
@@ -415,6 +419,7 @@ func TestSPEKEv2_Periods(t *testing.T) {
 	if a.code != 200 {
 		t.Fatalf("HTTP %d %s", a.code, a.body)
 	}
+	cpixtest.Validate(t, a.body)
 	p := parseAnswer(t, a.body, nil)
 	distinct := map[string]bool{}
 	for _, k := range p.keys {
@@ -429,9 +434,14 @@ func TestSPEKEv2_Periods(t *testing.T) {
 
 	v21 := spekeSpec{contentID: "live-2", version: "2.4", scheme: "cbcs", systems: []string{"WV", "PR", "FPS"}, rules: rules,
 		periods: []string{`index="7" start="2026-12-02T10:00:00Z" end="2026-12-02T10:05:00Z"`, `startOffset="PT0S" endOffset="PT300S" index="8"`}}.build()
-	a = postSpeke(t, env, "/speke/v2/copyProtection", "2.1", v21.xml, nil)
+	// CPIX 2.4 names the multivariant playlist multiVariant (2.3: master).
+	a = postSpeke(t, env, "/speke/v2/copyProtection", "2.1", strings.ReplaceAll(v21.xml, `playlist="master"`, `playlist="multiVariant"`), nil)
 	if a.code != 200 || a.header.Get("X-Speke-Version") != "2.1" {
 		t.Fatalf("v2.1: HTTP %d %v %s", a.code, a.header, a.body)
+	}
+	cpixtest.Validate(t, a.body)
+	if !bytes.Contains(a.body, []byte(`playlist="multiVariant">I0VYVC1YLVNFU1NJT04tS0VZ`)) {
+		t.Error("v2.1: the multiVariant HLSSignalingData is not an #EXT-X-SESSION-KEY")
 	}
 	p = parseAnswer(t, a.body, nil)
 	ps := cpix.Children(cpix.Child(p.doc.Root, cpix.NS, "ContentKeyPeriodList"), cpix.NS, "ContentKeyPeriod")
@@ -461,7 +471,7 @@ func TestSPEKEv1_Live(t *testing.T) {
     <cpix:DRMSystem kid="` + kid + `" systemId="81376844-f976-481e-a84e-cc25d39b0b33"><cpix:URIExtXKey/><speke:KeyFormat/><speke:KeyFormatVersions/></cpix:DRMSystem>
     <cpix:DRMSystem kid="` + kid + `" systemId="94ce86fb-07ff-4f43-adb8-93d2fa968ca2"><cpix:URIExtXKey/><speke:KeyFormat/><speke:KeyFormatVersions/></cpix:DRMSystem>
     <cpix:DRMSystem kid="` + kid + `" systemId="edef8ba9-79d6-4ace-a3c8-27dcd51d21ed"><cpix:PSSH/></cpix:DRMSystem>
-    <cpix:DRMSystem kid="` + kid + `" systemId="9a04f079-9840-4286-ab92-e65be0885f95"><speke:ProtectionHeader/><cpix:PSSH/></cpix:DRMSystem>
+    <cpix:DRMSystem kid="` + kid + `" systemId="9a04f079-9840-4286-ab92-e65be0885f95"><cpix:PSSH/><speke:ProtectionHeader/></cpix:DRMSystem>
   </cpix:DRMSystemList>
   <cpix:ContentKeyPeriodList><cpix:ContentKeyPeriod id="keyPeriod_e64248f7-f307-4b9a-a1b8-e8b2b2e3b1a4" index="11425"/></cpix:ContentKeyPeriodList>
   <cpix:ContentKeyUsageRuleList><cpix:ContentKeyUsageRule kid="` + kid + `"><cpix:KeyPeriodFilter periodId="keyPeriod_e64248f7-f307-4b9a-a1b8-e8b2b2e3b1a4"/></cpix:ContentKeyUsageRule></cpix:ContentKeyUsageRuleList>
@@ -470,6 +480,7 @@ func TestSPEKEv1_Live(t *testing.T) {
 	if a.code != 200 || a.header.Get("Speke-User-Agent") == "" {
 		t.Fatalf("HTTP %d %v %s", a.code, a.header, a.body)
 	}
+	cpixtest.Validate(t, a.body)
 	p := parseAnswer(t, a.body, nil)
 	if len(p.keys[kid]) != 16 {
 		t.Fatal("no key")
@@ -651,6 +662,7 @@ func TestSPEKE_EncryptedDelivery(t *testing.T) {
 	if e.code != 200 {
 		t.Fatalf("encrypted: %d %s", e.code, e.body)
 	}
+	cpixtest.Validate(t, e.body)
 	if bytes.Contains(e.body, []byte("PlainValue")) {
 		t.Fatal("an encrypted answer holds a PlainValue")
 	}
