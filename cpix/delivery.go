@@ -41,6 +41,7 @@ const (
 	DialectPSKC
 )
 
+// String returns "DASH-IF", "AWS", "PSKC" or MACDialect(n).
 func (m MACDialect) String() string {
 	switch m {
 	case DialectDASHIF:

@@ -42,6 +42,7 @@ type ParseError struct {
 	Detail string
 }
 
+// Error returns "cpix: line N: <kind>: <detail>".
 func (e *ParseError) Error() string {
 	msg := strings.TrimPrefix(e.Err.Error(), "cpix: ")
 	if e.Detail != "" {
@@ -53,6 +54,7 @@ func (e *ParseError) Error() string {
 	return "cpix: " + msg
 }
 
+// Unwrap returns the kind (ErrMalformed, ErrEncoding, ErrDOCTYPE, ErrNotCPIX or ErrLimit).
 func (e *ParseError) Unwrap() error { return e.Err }
 
 // Limits bound what [Parse] accepts. A zero field means the value of
