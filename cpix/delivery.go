@@ -41,6 +41,7 @@ const (
 	DialectPSKC
 )
 
+// String returns "DASH-IF", "AWS", "PSKC" or MACDialect(n).
 func (m MACDialect) String() string {
 	switch m {
 	case DialectDASHIF:
@@ -417,7 +418,8 @@ func unwrap(priv *rsa.PrivateKey, wrapped, dst []byte, what string) error {
 // ValueMAC become a PlainValue, and DeliveryDataList is removed. Signatures
 // over the changed elements no longer verify. Every value is decrypted
 // (and its MAC checked) before the document is changed, so on error it is
-// unchanged.
+// unchanged. Errors are those of OpenDeliveryData (ErrNoRecipient also for
+// a document without DeliveryDataList) and ContentKeyValue.
 func (d *Document) Decrypt(priv *rsa.PrivateKey) error {
 	k, _, err := d.OpenDeliveryData(priv)
 	if err != nil {
@@ -433,7 +435,7 @@ func (d *Document) Decrypt(priv *rsa.PrivateKey) error {
 			clear(c.key)
 		}
 	}()
-	for _, ck := range Children(Child(d.Root, NS, "ContentKeyList"), NS, "ContentKey") {
+	for _, ck := range d.ContentKeys() {
 		if Path(ck, NS, "Data", NSPSKC, "Secret", NSPSKC, "EncryptedValue") == nil {
 			continue
 		}

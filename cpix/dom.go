@@ -43,6 +43,7 @@ type Document struct {
 // as the default namespace: <CPIX xmlns="urn:dashif:org:cpix"/>.
 func New() *Document {
 	doc := etree.NewDocument()
+	doc.WriteSettings = writeSettings
 	root := doc.CreateElement("CPIX")
 	root.CreateAttr("xmlns", NS)
 	return &Document{Root: root, doc: doc}
@@ -68,6 +69,16 @@ func (d *Document) Bytes() ([]byte, error) {
 // Version returns CPIX@version, or "" when the attribute is missing (CPIX
 // 2.0/2.2 documents, SPEKE v1).
 func (d *Document) Version() string { v, _ := Attr(d.Root, "version"); return v }
+
+// ContentKeys returns the ContentKeyList/ContentKey elements.
+func (d *Document) ContentKeys() []*etree.Element {
+	return Children(Child(d.Root, NS, "ContentKeyList"), NS, "ContentKey")
+}
+
+// DRMSystems returns the DRMSystemList/DRMSystem elements.
+func (d *Document) DRMSystems() []*etree.Element {
+	return Children(Child(d.Root, NS, "DRMSystemList"), NS, "DRMSystem")
+}
 
 // Is reports whether e is the element {ns}local.
 func Is(e *etree.Element, ns, local string) bool {

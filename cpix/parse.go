@@ -42,6 +42,7 @@ type ParseError struct {
 	Detail string
 }
 
+// Error returns "cpix: line N: <kind>: <detail>".
 func (e *ParseError) Error() string {
 	msg := strings.TrimPrefix(e.Err.Error(), "cpix: ")
 	if e.Detail != "" {
@@ -53,6 +54,7 @@ func (e *ParseError) Error() string {
 	return "cpix: " + msg
 }
 
+// Unwrap returns the kind (ErrMalformed, ErrEncoding, ErrDOCTYPE, ErrNotCPIX or ErrLimit).
 func (e *ParseError) Unwrap() error { return e.Err }
 
 // Limits bound what [Parse] accepts. A zero field means the value of
@@ -91,6 +93,9 @@ func (l Limits) withDefaults() Limits {
 // with the bytes, with one leniency: UTF-8 bytes declaring "utf-16" (what a
 // .NET StringWriter produces) are read as UTF-8.
 //
+// Nothing beyond well-formedness is checked: a document that breaks the
+// CPIX schema (a missing kid, elements out of order) parses.
+//
 // Parse refuses, with a [*ParseError]: input that is not well-formed XML
 // (including undeclared namespace prefixes, mismatched or duplicate
 // attributes, text or a second element outside the root), any DOCTYPE, a
@@ -123,8 +128,15 @@ func Parse(data []byte, lim Limits) (*Document, error) {
 			break
 		}
 	}
+	doc.WriteSettings = writeSettings
 	return &Document{Root: doc.Root(), doc: doc}, nil
 }
+
+// writeSettings escape \t, \n and \r in attribute values and \r in text as
+// character references, so that a value survives an echo exactly (a raw
+// newline in an attribute would come back as a space, a raw CR in text as a
+// LF, and the signatures over them would break).
+var writeSettings = etree.WriteSettings{CanonicalAttrVal: true, CanonicalText: true}
 
 // passThrough is the CharsetReader of the decoders: Parse has already
 // transcoded the input to UTF-8 and checked the declared encoding.
@@ -181,8 +193,9 @@ func toUTF8(data []byte) ([]byte, error) {
 				return nil, &ParseError{Err: ErrEncoding, Detail: "non-ASCII byte in a document declared US-ASCII"}
 			}
 		}
-	case declared == "utf-16" && detected == "":
-		// .NET writes encoding="utf-16" into documents it then sends as UTF-8.
+	case declared == "utf-16":
+		// .NET writes encoding="utf-16" into documents it then sends as
+		// UTF-8; these bytes are not UTF-16 (that was detected above).
 	case declared == "iso-8859-1" || declared == "latin1" || declared == "iso_8859-1" || declared == "l1":
 		if detected != "" {
 			return nil, &ParseError{Line: 1, Err: ErrEncoding, Detail: "UTF-8 byte-order mark in a document declared ISO-8859-1"}

@@ -2,6 +2,7 @@ package cpix
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -306,5 +307,32 @@ func TestEcho_Vectors(t *testing.T) {
 				t.Errorf("second echo differs from the first (err %v)", err)
 			}
 		})
+	}
+}
+
+// TestEcho_Exact: character references for whitespace, CDATA, comments and
+// processing instructions outside the root survive an echo with the same
+// values (C14N, and so signatures, see the same document).
+func TestEcho_Exact(t *testing.T) {
+	in := []byte("<?xml version=\"1.0\" encoding=\"utf-8\"?>\r\n<!-- top -->\n<?app x=\"1\"?>\n" +
+		`<CPIX xmlns="urn:dashif:org:cpix" name="a&#xA;b&#x9;c&#xD;d &quot;q&quot; &lt;&amp;&gt;">` +
+		`<ContentKeyList><!-- keys --><ContentKey kid="0ae6b9ad-92d2-4ebe-882b-1d07dee70715"><Data>` +
+		`<pskc:Secret xmlns:pskc="urn:ietf:params:xml:ns:keyprov:pskc"><pskc:PlainValue>3rWoHYas&#xD;` + "\n" + `QubO6HbJGrGtLw==</pskc:PlainValue></pskc:Secret>` +
+		`</Data></ContentKey></ContentKeyList><DRMSystemList><DRMSystem kid="0ae6b9ad-92d2-4ebe-882b-1d07dee70715" systemId="94ce86fb-07ff-4f43-adb8-93d2fa968ca2">` +
+		`<SmoothStreamingProtectionHeaderData><![CDATA[<WRMHEADER a="1"/>]]></SmoothStreamingProtectionHeaderData></DRMSystem></DRMSystemList></CPIX>` + "\n")
+	d := mustParse(t, in)
+	out, err := d.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(canonical(t, in), canonical(t, out)); diff != "" {
+		t.Errorf("echo changed the document (-in +out):\n%s\n%s", diff, out)
+	}
+	if !bytes.Contains(out, []byte("<!-- top -->\n<?app x=\"1\"?>\n<CPIX")) {
+		t.Errorf("prolog comment or processing instruction lost:\n%s", out)
+	}
+	v, err := d.ContentKeyValue(d.ContentKeys()[0], nil)
+	if err != nil || base64.StdEncoding.EncodeToString(v) != "3rWoHYasQubO6HbJGrGtLw==" {
+		t.Errorf("PlainValue with a line break reads as %x, %v", v, err)
 	}
 }

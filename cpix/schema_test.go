@@ -1,6 +1,7 @@
 package cpix
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"testing"
@@ -122,5 +123,40 @@ func TestSchema_CatchesInvalid(t *testing.T) {
 		if err == nil {
 			t.Errorf("%s: invalid document passed", name)
 		}
+	}
+}
+
+// TestSchema_Decrypted: Decrypt writes PlainValues with the document's own
+// prefixes (EvenMoreComplex's are odd) and the result stays valid, with the
+// keys the encrypted form held.
+func TestSchema_Decrypted(t *testing.T) {
+	for _, c := range []struct{ file, cert string }{
+		{"EncryptedContentKeys.xml", "Cert1"},
+		{"EncryptedContentKeysWithMultipleRecipients.xml", "Cert3"},
+		{"Complex.xml", "Cert2"},
+		{"EvenMoreComplex.xml", "Cert2"},
+	} {
+		t.Run(c.file, func(t *testing.T) {
+			d := mustParse(t, readVector(t, c.file))
+			k, _, err := d.OpenDeliveryData(privateKey(t, c.cert))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := values(t, d, k)
+			if err := d.Decrypt(privateKey(t, c.cert)); err != nil {
+				t.Fatal(err)
+			}
+			out, err := d.Bytes()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := values(t, mustParse(t, out), nil); !sameMap(got, want) {
+				t.Errorf("after Decrypt\n got %v\nwant %v", got, want)
+			}
+			if c.file == "EvenMoreComplex.xml" && bytes.Contains(out, []byte("xmlns:pskc=")) {
+				t.Error("Decrypt declared pskc instead of using the document's prefix")
+			}
+			cpixtest.Validate(t, out)
+		})
 	}
 }
