@@ -5,8 +5,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/beevik/etree"
 
@@ -54,16 +56,41 @@ func New() *Document {
 // prefixes, order, comments, whitespace.
 func (d *Document) Bytes() ([]byte, error) {
 	var buf bytes.Buffer
+	d.write(&buf)
+	return buf.Bytes(), nil
+}
+
+// WriteTo writes what Bytes returns to w, through a pooled buffer.
+func (d *Document) WriteTo(w io.Writer) (int64, error) {
+	buf := bufPool.Get().(*bytes.Buffer)
+	defer func() {
+		// The answer holds keys: clear it before anyone reuses the memory.
+		b := buf.Bytes()
+		clear(b[:cap(b)])
+		if buf.Cap() <= maxPooledBuffer {
+			buf.Reset()
+			bufPool.Put(buf)
+		}
+	}()
+	d.write(buf)
+	n, err := w.Write(buf.Bytes())
+	return int64(n), err
+}
+
+// bufPool holds the buffers of WriteTo; a filled SPEKE answer of 8 keys
+// for three DRM systems is some 80 kB.
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const maxPooledBuffer = 1 << 20
+
+func (d *Document) write(buf *bytes.Buffer) {
 	buf.WriteString(`<?xml version="1.0" encoding="UTF-8"?>`)
 	if len(d.doc.Child) > 0 {
 		if _, ok := d.doc.Child[0].(*etree.Element); ok {
 			buf.WriteByte('\n')
 		}
 	}
-	if _, err := d.doc.WriteTo(&buf); err != nil {
-		return nil, fmt.Errorf("cpix: write: %w", err)
-	}
-	return buf.Bytes(), nil
+	writeTokens(buf, d.doc.Child)
 }
 
 // Version returns CPIX@version, or "" when the attribute is missing (CPIX

@@ -113,20 +113,9 @@ func Parse(data []byte, lim Limits) (*Document, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := check(text, lim); err != nil {
+	doc, err := check(text, lim)
+	if err != nil {
 		return nil, err
-	}
-	doc := etree.NewDocument()
-	doc.ReadSettings = etree.ReadSettings{CharsetReader: passThrough, MaxDepth: lim.MaxDepth + 1}
-	if err := doc.ReadFromBytes(text); err != nil {
-		// check accepted it, so this is a disagreement between two readers.
-		return nil, &ParseError{Err: ErrMalformed, Detail: err.Error()}
-	}
-	for _, t := range doc.Child {
-		if p, ok := t.(*etree.ProcInst); ok && p.Target == "xml" {
-			doc.RemoveChild(p)
-			break
-		}
 	}
 	doc.WriteSettings = writeSettings
 	return &Document{Root: doc.Root(), doc: doc}, nil
@@ -272,10 +261,12 @@ func declaredEncoding(text []byte) string {
 	return rest[1 : 1+j]
 }
 
-// check walks the UTF-8 text once with encoding/xml and enforces
+// check walks the UTF-8 text once with encoding/xml, enforces
 // well-formedness (the parts RawToken leaves to its caller), the namespace
-// rules, the DOCTYPE ban, the CPIX root and the limits.
-func check(text []byte, lim Limits) error {
+// rules, the DOCTYPE ban, the CPIX root and the limits, and builds the
+// tree as etree would read it (tree.go), without the XML declaration.
+func check(text []byte, lim Limits) (*etree.Document, error) {
+	b := newBuilder()
 	dec := xml.NewDecoder(bytes.NewReader(text))
 	dec.Strict = true
 	dec.CharsetReader = passThrough
@@ -283,9 +274,11 @@ func check(text []byte, lim Limits) error {
 	fail := func(err error, format string, args ...any) error {
 		return &ParseError{Line: line(), Err: err, Detail: fmt.Sprintf(format, args...)}
 	}
+	type decl struct{ prefix, uri string }
 	var (
 		stack    []xml.Name
-		scopes   []map[string]string // prefix → URI declared on each open element
+		decls    []decl // namespace declarations of the open elements, innermost last
+		marks    []int  // len(decls) when each open element started
 		elements int
 		rootSeen bool
 	)
@@ -293,9 +286,9 @@ func check(text []byte, lim Limits) error {
 		if prefix == "xml" {
 			return "http://www.w3.org/XML/1998/namespace", true
 		}
-		for i := len(scopes) - 1; i >= 0; i-- {
-			if uri, ok := scopes[i][prefix]; ok {
-				return uri, true
+		for i := len(decls) - 1; i >= 0; i-- {
+			if decls[i].prefix == prefix {
+				return decls[i].uri, true
 			}
 		}
 		return "", prefix == "" // no default namespace means no namespace
@@ -308,85 +301,92 @@ func check(text []byte, lim Limits) error {
 		if err != nil {
 			var se *xml.SyntaxError
 			if errors.As(err, &se) {
-				return &ParseError{Line: se.Line, Err: ErrMalformed, Detail: se.Msg}
+				return nil, &ParseError{Line: se.Line, Err: ErrMalformed, Detail: se.Msg}
 			}
-			return fail(ErrMalformed, "%v", err)
+			return nil, fail(ErrMalformed, "%v", err)
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
 			elements++
 			if elements > lim.MaxElements {
-				return fail(ErrLimit, "more than %d elements", lim.MaxElements)
+				return nil, fail(ErrLimit, "more than %d elements", lim.MaxElements)
 			}
 			if len(stack)+1 > lim.MaxDepth {
-				return fail(ErrLimit, "elements nested deeper than %d", lim.MaxDepth)
+				return nil, fail(ErrLimit, "elements nested deeper than %d", lim.MaxDepth)
 			}
 			if len(stack) == 0 && rootSeen {
-				return fail(ErrMalformed, "a second element <%s> after the root element", qname(t.Name))
+				return nil, fail(ErrMalformed, "a second element <%s> after the root element", qname(t.Name))
 			}
-			scope := map[string]string{}
-			seen := map[xml.Name]bool{}
-			for _, a := range t.Attr {
-				if seen[a.Name] {
-					return fail(ErrMalformed, "attribute %s repeated on <%s>", qname(a.Name), qname(t.Name))
+			marks = append(marks, len(decls))
+			for i, a := range t.Attr {
+				for _, b := range t.Attr[:i] {
+					if b.Name == a.Name {
+						return nil, fail(ErrMalformed, "attribute %s repeated on <%s>", qname(a.Name), qname(t.Name))
+					}
 				}
-				seen[a.Name] = true
 				switch {
 				case a.Name.Space == "xmlns":
 					if a.Value == "" {
-						return fail(ErrMalformed, "namespace prefix %q undeclared with an empty URI", a.Name.Local)
+						return nil, fail(ErrMalformed, "namespace prefix %q undeclared with an empty URI", a.Name.Local)
 					}
-					scope[a.Name.Local] = a.Value
+					decls = append(decls, decl{a.Name.Local, a.Value})
 				case a.Name.Space == "" && a.Name.Local == "xmlns":
-					scope[""] = a.Value
+					decls = append(decls, decl{"", a.Value})
 				}
 			}
-			scopes = append(scopes, scope)
 			stack = append(stack, t.Name)
 			uri, ok := resolve(t.Name.Space)
 			if !ok {
-				return fail(ErrMalformed, "namespace prefix %q of <%s> is not declared", t.Name.Space, qname(t.Name))
+				return nil, fail(ErrMalformed, "namespace prefix %q of <%s> is not declared", t.Name.Space, qname(t.Name))
 			}
 			for _, a := range t.Attr {
 				if a.Name.Space != "" && a.Name.Space != "xmlns" {
 					if _, ok := resolve(a.Name.Space); !ok {
-						return fail(ErrMalformed, "namespace prefix %q of attribute %s is not declared", a.Name.Space, qname(a.Name))
+						return nil, fail(ErrMalformed, "namespace prefix %q of attribute %s is not declared", a.Name.Space, qname(a.Name))
 					}
 				}
 			}
+			b.start(t)
 			if len(stack) == 1 {
 				rootSeen = true
 				if uri != NS || t.Name.Local != "CPIX" {
-					return fail(ErrNotCPIX, "found {%s}%s", uri, t.Name.Local)
+					return nil, fail(ErrNotCPIX, "found {%s}%s", uri, t.Name.Local)
 				}
 			}
 		case xml.EndElement:
 			if len(stack) == 0 {
-				return fail(ErrMalformed, "end tag </%s> without a start tag", qname(t.Name))
+				return nil, fail(ErrMalformed, "end tag </%s> without a start tag", qname(t.Name))
 			}
 			if top := stack[len(stack)-1]; top != t.Name {
-				return fail(ErrMalformed, "element <%s> closed by </%s>", qname(top), qname(t.Name))
+				return nil, fail(ErrMalformed, "element <%s> closed by </%s>", qname(top), qname(t.Name))
 			}
 			stack = stack[:len(stack)-1]
-			scopes = scopes[:len(scopes)-1]
+			decls = decls[:marks[len(marks)-1]]
+			marks = marks[:len(marks)-1]
+			b.end()
 		case xml.CharData:
 			if len(stack) == 0 && len(bytes.TrimLeft(t, " \t\r\n")) > 0 {
-				return fail(ErrMalformed, "text outside the root element")
+				return nil, fail(ErrMalformed, "text outside the root element")
 			}
+			b.text(t)
+		case xml.Comment:
+			b.comment(t)
+		case xml.ProcInst:
+			b.procInst(t)
 		case xml.Directive:
 			if bytes.HasPrefix(bytes.TrimSpace(t), []byte("DOCTYPE")) {
-				return fail(ErrDOCTYPE, "")
+				return nil, fail(ErrDOCTYPE, "")
 			}
-			return fail(ErrDOCTYPE, "a <!%s declaration", firstWord(t))
+			return nil, fail(ErrDOCTYPE, "a <!%s declaration", firstWord(t))
 		}
 	}
 	if len(stack) > 0 {
-		return fail(ErrMalformed, "unexpected end of input inside <%s>", qname(stack[len(stack)-1]))
+		return nil, fail(ErrMalformed, "unexpected end of input inside <%s>", qname(stack[len(stack)-1]))
 	}
 	if !rootSeen {
-		return fail(ErrMalformed, "no root element")
+		return nil, fail(ErrMalformed, "no root element")
 	}
-	return nil
+	return b.doc, nil
 }
 
 func qname(n xml.Name) string {

@@ -16,7 +16,7 @@ import (
 )
 
 // answer fills a document for tenant and returns the answer's bytes.
-func (h *Handler) answer(ctx context.Context, doc *cpix.Document, tenant string, p profile) ([]byte, error) {
+func (h *Handler) answer(ctx context.Context, doc *cpix.Document, tenant string, p profile) (*cpix.Document, error) {
 	d, err := resolve(doc.Root, p)
 	if err != nil {
 		return nil, err
@@ -51,34 +51,44 @@ func (h *Handler) answer(ctx context.Context, doc *cpix.Document, tenant string,
 	if err := writeKeys(doc, d, recipients, pol.dialect(p)); err != nil {
 		return nil, err
 	}
-	return doc.Bytes()
+	return doc, nil
 }
 
-// issueAll binds every key id of the document, at most issueParallel at
-// once (new keys of one document then share store commits).
+// issueAll binds every key id of the document. Keys that exist are looked
+// up one after the other (a lookup is cheaper than a goroutine); from the
+// first key the document creates on, the rest are bound at most
+// issueParallel at once, so that the new keys of one document share store
+// commits.
 func (h *Handler) issueAll(ctx context.Context, d *document, tenant string) error {
 	const issueParallel = 8
 	errs := make([]error, len(d.keys))
+	origin := issuer.Origin{FrontEnd: FrontEnd, Credential: credentialOf(ctx)}
 	issue := func(n int) {
 		k := d.keys[n]
-		req := issuer.Request{Tenant: tenant, ContentID: k.contentID, Scheme: k.scheme, Outputs: outputsFor(k),
-			Origin: issuer.Origin{FrontEnd: FrontEnd, Credential: credentialOf(ctx)}}
+		req := issuer.Request{Tenant: tenant, ContentID: k.contentID, Scheme: k.scheme, Outputs: outputsFor(k), Origin: origin}
 		k.issued, errs[n] = h.iss.BindKeyID(ctx, &req, k.kid)
 	}
-	if len(d.keys) == 1 {
-		issue(0)
-	} else {
-		sem := make(chan struct{}, issueParallel)
-		var wg sync.WaitGroup
-		for n := range d.keys {
-			sem <- struct{}{}
-			wg.Go(func() {
-				defer func() { <-sem }()
-				issue(n)
-			})
+	n := 0
+	for ; n < len(d.keys); n++ {
+		issue(n)
+		if errs[n] != nil {
+			return issueError(errs[n], d.keys[n])
 		}
-		wg.Wait()
+		if d.keys[n].issued.Created {
+			n++
+			break
+		}
 	}
+	sem := make(chan struct{}, issueParallel)
+	var wg sync.WaitGroup
+	for i := n; i < len(d.keys); i++ {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			issue(i)
+		})
+	}
+	wg.Wait()
 	for n, err := range errs {
 		if err != nil {
 			return issueError(err, d.keys[n])

@@ -142,7 +142,7 @@ type authored struct {
 	issued issuer.Issued
 }
 
-func (h *Handler) authorDocument(ctx context.Context, tenant string, g *getQuery) ([]byte, error) {
+func (h *Handler) authorDocument(ctx context.Context, tenant string, g *getQuery) (*cpix.Document, error) {
 	var outs []issuer.Output
 	syss := slices.Clone(g.systems)
 	slices.Sort(syss)
@@ -199,7 +199,7 @@ func (h *Handler) authorDocument(ctx context.Context, tenant string, g *getQuery
 	for n := range keys {
 		keys[n].issued = issued[n]
 	}
-	return writeAuthored(tenant, g, keys, p)
+	return writeAuthored(g, keys, p)
 }
 
 func getIssueError(err error) error {
@@ -212,7 +212,7 @@ func getIssueError(err error) error {
 }
 
 // writeAuthored writes the document of an authored answer.
-func writeAuthored(tenant string, g *getQuery, keys []authored, periodSeconds int64) ([]byte, error) {
+func writeAuthored(g *getQuery, keys []authored, periodSeconds int64) (*cpix.Document, error) {
 	doc := cpix.New()
 	root := doc.Root
 	root.CreateAttr("contentId", g.contentID)
@@ -275,7 +275,7 @@ func writeAuthored(tenant string, g *getQuery, keys []authored, periodSeconds in
 		}
 		writeFilters(doc, rule, k.track, g.tracks)
 	}
-	return doc.Bytes()
+	return doc, nil
 }
 
 func trackTypeName(track string) string {

@@ -219,13 +219,13 @@ func (h *Handler) heartbeat(w http.ResponseWriter, r *http.Request, tenant strin
 }
 
 // writeDocument answers a document with the headers of its profile.
-func (h *Handler) writeDocument(w http.ResponseWriter, r *http.Request, p profile, b []byte) {
+func (h *Handler) writeDocument(w http.ResponseWriter, r *http.Request, p profile, doc *cpix.Document) {
 	hd := w.Header()
 	hd.Set("Content-Type", "application/xml; charset=utf-8")
 	hd.Set("Cache-Control", "no-store")
 	setVersionHeaders(hd, r, p)
 	access.FromContext(r.Context()).HTTPCode = http.StatusOK
-	_, _ = w.Write(b)
+	_, _ = doc.WriteTo(w)
 }
 
 func setVersionHeaders(hd http.Header, r *http.Request, p profile) {

@@ -39,7 +39,7 @@ func (d *document) carriesKeys() bool {
 // key is idempotent; with another key, or bound to another content, 409),
 // and answers the document with its signaling filled and its key values as
 // sent. Keys encrypted in it must be encrypted to this server's Recipient.
-func (h *Handler) ingest(ctx context.Context, doc *cpix.Document, d *document, tenant string) ([]byte, error) {
+func (h *Handler) ingest(ctx context.Context, doc *cpix.Document, d *document, tenant string) (*cpix.Document, error) {
 	var dk *cpix.DeliveryKeys
 	if len(d.delivery) > 0 {
 		if h.cfg.Recipient == nil {
@@ -93,7 +93,7 @@ func (h *Handler) ingest(ctx context.Context, doc *cpix.Document, d *document, t
 			return nil, err
 		}
 	}
-	return doc.Bytes()
+	return doc, nil
 }
 
 // sameKey answers a supplied key whose key id the tenant already has:
