@@ -113,9 +113,16 @@ func Parse(data []byte, lim Limits) (*Document, error) {
 	if err != nil {
 		return nil, err
 	}
-	doc, err := check(text, lim)
+	doc, err := check(&scanner{s: text}, lim)
 	if err != nil {
-		return nil, err
+		// Outside the fast reader's subset, or refused: encoding/xml
+		// reads it (and words the refusal, with its line).
+		dec := xml.NewDecoder(bytes.NewReader(text))
+		dec.Strict = true
+		dec.CharsetReader = passThrough
+		if doc, err = check(dec, lim); err != nil {
+			return nil, err
+		}
 	}
 	doc.WriteSettings = writeSettings
 	return &Document{Root: doc.Root(), doc: doc}, nil
@@ -261,15 +268,19 @@ func declaredEncoding(text []byte) string {
 	return rest[1 : 1+j]
 }
 
+// tokenizer is what check reads: encoding/xml's Decoder, or the fast
+// scanner.
+type tokenizer interface {
+	RawToken() (xml.Token, error)
+	InputPos() (line, column int)
+}
+
 // check walks the UTF-8 text once with encoding/xml, enforces
 // well-formedness (the parts RawToken leaves to its caller), the namespace
 // rules, the DOCTYPE ban, the CPIX root and the limits, and builds the
 // tree as etree would read it (tree.go), without the XML declaration.
-func check(text []byte, lim Limits) (*etree.Document, error) {
+func check(dec tokenizer, lim Limits) (*etree.Document, error) {
 	b := newBuilder()
-	dec := xml.NewDecoder(bytes.NewReader(text))
-	dec.Strict = true
-	dec.CharsetReader = passThrough
 	line := func() int { l, _ := dec.InputPos(); return l }
 	fail := func(err error, format string, args ...any) error {
 		return &ParseError{Line: line(), Err: err, Detail: fmt.Sprintf(format, args...)}

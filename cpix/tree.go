@@ -169,7 +169,8 @@ func plain(c byte, attr bool) bool {
 // eight bytes at a time where it can (the base64 of a filled document is
 // tens of kilobytes of plain bytes).
 func plainPrefix(s string, attr bool) int {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	const ones, highs, below = 0x0101010101010101, 0x8080808080808080, 0x20 * 0x0101010101010101
+	const amp, lt = '&' * ones, '<' * ones
 	quote := uint64('>') * ones
 	if attr {
 		quote = uint64('"') * ones
@@ -182,12 +183,8 @@ func plainPrefix(s string, attr bool) int {
 		// A byte with the high bit set, below 0x20, or equal to &, < or
 		// the quote: zero-byte tests (Hacker's Delight 6-1) on x and
 		// on x xor each escaped character.
-		bad := x & highs
-		bad |= (x - 0x20*ones) &^ x & highs
-		for _, c := range [...]uint64{uint64('&') * ones, uint64('<') * ones, quote} {
-			y := x ^ c
-			bad |= (y - ones) &^ y & highs
-		}
+		y1, y2, y3 := x^amp, x^lt, x^quote
+		bad := (x | (x-below)&^x | (y1-ones)&^y1 | (y2-ones)&^y2 | (y3-ones)&^y3) & highs
 		if bad != 0 {
 			break
 		}

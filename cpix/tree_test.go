@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/beevik/etree"
@@ -89,5 +90,15 @@ func TestPlainPrefix(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// BenchmarkPlainPrefix: the escape scan over base64, which most of a
+// filled answer is (figures in BENCHMARKS.md).
+func BenchmarkPlainPrefix(b *testing.B) {
+	s := strings.Repeat("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo=abc/+", 100)
+	b.SetBytes(int64(len(s)))
+	for b.Loop() {
+		plainPrefix(s, false)
 	}
 }
