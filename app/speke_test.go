@@ -731,3 +731,44 @@ func TestSPEKE_EncryptedDelivery(t *testing.T) {
 }
 
 var _ = etree.NewDocument
+
+// TestSPEKE_PrefixesAndRecipients: an answer keeps the request's
+// namespace prefixes (a default cpix namespace, pskc bound as "pkcs"),
+// adds nothing the request did not ask for, and encrypts for every
+// recipient named, each able to open it to the same keys.
+func TestSPEKE_PrefixesAndRecipients(t *testing.T) {
+	env := startSpeke(t)
+	der1, priv1 := readVectorKey(t, "Cert1")
+	der2, priv2 := readVectorKey(t, "Cert2") // negative serial number
+	kid := drm.GenerateContentKey().KID.String()
+	body := `<?xml version="1.0" encoding="UTF-8"?>
+<CPIX xmlns="urn:dashif:org:cpix" xmlns:pkcs="urn:ietf:params:xml:ns:keyprov:pskc" xmlns:x509="http://www.w3.org/2000/09/xmldsig#" contentId="prefixes" version="2.3">
+  <DeliveryDataList>
+    <DeliveryData id="r1"><DeliveryKey><x509:X509Data><x509:X509Certificate>` + base64.StdEncoding.EncodeToString(der1) + `</x509:X509Certificate></x509:X509Data></DeliveryKey></DeliveryData>
+    <DeliveryData id="r2"><DeliveryKey><x509:X509Data><x509:X509Certificate>` + base64.StdEncoding.EncodeToString(der2) + `</x509:X509Certificate></x509:X509Data></DeliveryKey></DeliveryData>
+  </DeliveryDataList>
+  <ContentKeyList><ContentKey kid="` + kid + `" commonEncryptionScheme="cenc"/></ContentKeyList>
+  <DRMSystemList><DRMSystem kid="` + kid + `" systemId="EDEF8BA9-79D6-4ACE-A3C8-27DCD51D21ED"><PSSH/><Vendor xmlns="urn:example:vendor">kept</Vendor></DRMSystem></DRMSystemList>
+  <ContentKeyUsageRuleList><ContentKeyUsageRule kid="` + kid + `" intendedTrackType="ALL"><VideoFilter/><AudioFilter/></ContentKeyUsageRule></ContentKeyUsageRuleList>
+</CPIX>`
+	a := postSpeke(t, env, "/speke/v2/copyProtection", "2.0", body, nil)
+	if a.code != 200 {
+		t.Fatalf("HTTP %d %s", a.code, a.body)
+	}
+	cpixtest.Validate(t, a.body)
+	for _, want := range []string{`<CPIX xmlns="urn:dashif:org:cpix"`, "<pkcs:Secret>", "<pkcs:EncryptedValue>", `<Vendor xmlns="urn:example:vendor">kept</Vendor>`, "<x509:X509Certificate>"} {
+		if !bytes.Contains(a.body, []byte(want)) {
+			t.Errorf("answer lacks %s", want)
+		}
+	}
+	for _, unwanted := range []string{"pskc:", "cpix:", "HLSSignalingData", "ContentProtectionData"} {
+		if bytes.Contains(a.body, []byte(unwanted)) {
+			t.Errorf("answer holds %s, which the request did not", unwanted)
+		}
+	}
+	k1 := parseAnswer(t, a.body, priv1).keys[kid]
+	k2 := parseAnswer(t, a.body, priv2).keys[kid]
+	if len(k1) != 16 || !bytes.Equal(k1, k2) {
+		t.Fatalf("recipients opened %d-byte keys, equal %v", len(k1), bytes.Equal(k1, k2))
+	}
+}
