@@ -8,10 +8,13 @@ package app
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
+	"github.com/keyserver/keyserver/drm"
 	"github.com/keyserver/keyserver/frontend/nagra"
+	"github.com/keyserver/keyserver/frontend/speke"
 	"github.com/keyserver/keyserver/frontend/widevine"
 	"github.com/keyserver/keyserver/issuer"
 	"github.com/keyserver/keyserver/keystore"
@@ -63,6 +66,9 @@ type Config struct {
 	// Observer is told of every key issued or looked up (metrics, audit);
 	// nil: nobody.
 	Observer issuer.Observer
+	// CPIXRecipient, if set, is this server's certificate and private key
+	// for CPIX documents that bring keys encrypted to it.
+	CPIXRecipient *speke.Recipient
 }
 
 // Tenant is one tenant's settings, as the YAML file writes them.
@@ -85,6 +91,13 @@ type Tenant struct {
 	// (WV, PR, FPS, PRM); missing names fall back to Defaults.DRMNames,
 	// then to WideVine, PLAYREADY, FairPlay, PRM (nagra-ckm-notes.md §2.3).
 	DRMNames map[string]string `yaml:"drmNames"`
+	// CPIXRequireEncryption refuses CPIX/SPEKE documents that name no
+	// recipient: the tenant's keys are never sent in the clear there.
+	CPIXRequireEncryption bool `yaml:"cpixRequireEncryption"`
+	// CPIXMACDialect is the MACMethod form of encrypted CPIX answers:
+	// aws, dashif or pskc; empty means aws on the SPEKE routes and
+	// dashif on /cpix (frontend/speke).
+	CPIXMACDialect string `yaml:"cpixMacDialect"`
 }
 
 func (t Tenant) policy() issuer.Tenant {
@@ -100,7 +113,39 @@ func (c *Config) Validate() error {
 	for id, s := range wc.Signers {
 		errs = append(errs, widevine.ValidateSigners("tenant "+id, s))
 	}
+	errs = append(errs, validateDialect("defaults", c.Defaults.CPIXMACDialect))
+	for id, t := range c.Tenants {
+		errs = append(errs, validateDialect("tenant "+id, t.CPIXMACDialect))
+	}
 	return errors.Join(errs...)
+}
+
+func validateDialect(where, d string) error {
+	switch d {
+	case "", "aws", "dashif", "pskc":
+		return nil
+	}
+	return fmt.Errorf("config: %s: cpixMacDialect %q: want aws, dashif or pskc", where, d)
+}
+
+// cpixConfig is the CPIX front-end's configuration (Issuer left unset).
+func (c *Config) cpixConfig() speke.Config {
+	tenant := func(t Tenant) speke.Tenant {
+		return speke.Tenant{RequireEncryption: t.CPIXRequireEncryption, MACDialect: t.CPIXMACDialect}
+	}
+	sc := speke.Config{Auth: c.Auth, Defaults: tenant(c.Defaults), Tenants: map[string]speke.Tenant{},
+		Recipient: c.CPIXRecipient, Logger: c.Logger, Now: c.Now}
+	for id, t := range c.Tenants {
+		d := tenant(t)
+		if !t.CPIXRequireEncryption {
+			d.RequireEncryption = c.Defaults.CPIXRequireEncryption
+		}
+		if d.MACDialect == "" {
+			d.MACDialect = c.Defaults.CPIXMACDialect
+		}
+		sc.Tenants[id] = d
+	}
+	return sc
 }
 
 // parts splits c into the issuer's and the Widevine front-end's
@@ -151,6 +196,15 @@ func New(cfg Config) (*server.Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	sc := cfg.cpixConfig()
+	sc.Issuer = iss
+	sc.KeyURL = func(tenant string, kid drm.KeyID) string {
+		return iss.LicenseBaseURL(tenant) + "/ckls/contentlicenseservice/v1/keys/" + kid.String()
+	}
+	cp, err := speke.New(sc)
+	if err != nil {
+		return nil, err
+	}
 	return server.New(server.Config{
 		Logger: cfg.Logger,
 		TLS:    cfg.TLS,
@@ -162,6 +216,7 @@ func New(cfg Config) (*server.Server, error) {
 		HTTP: []server.Mount{
 			{Name: nagra.FrontEnd, Patterns: nagra.Patterns, Handler: api.HTTPHandler(), Refuse: api.RefuseHTTP, OpenAPI: nagra.OpenAPI()},
 			{Name: widevine.FrontEnd, Patterns: widevine.Patterns, Handler: wv, Refuse: wv.RefuseHTTP, MaxBody: widevine.MaxBody, OpenAPI: widevine.OpenAPI},
+			{Name: speke.FrontEnd, Patterns: speke.Patterns, Handler: cp, Refuse: cp.RefuseHTTP, MaxBody: speke.MaxBody},
 		},
 		Readiness: storeReadiness(cfg.Store),
 	})

@@ -107,6 +107,10 @@ func New(cfg Config) (*Issuer, error) {
 // DefaultTenant returns the configured default tenant ("" if none).
 func (i *Issuer) DefaultTenant() string { return i.cfg.DefaultTenant }
 
+// LicenseBaseURL returns a tenant's license server base URL (its
+// licenseBaseUrl, or Nagra's default for it), without a trailing slash.
+func (i *Issuer) LicenseBaseURL(tenant string) string { return i.cfg.settings(tenant).LicenseBase }
+
 // Period addresses a LIVE key. The zero value is VOD: the one key of the
 // space.
 type Period struct {

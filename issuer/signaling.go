@@ -82,9 +82,10 @@ func (s *Signaling) Derived(k DerivedKey, build func(*Signaling) any) any {
 // for the same key and outputs get the same s).
 func (s *Signaling) Cached() bool { return s.cached }
 
-// maxOutputs is the most entries a cacheable set has: PR (DASH), FPS
-// (HLS), PRM and WV (both), each at most once.
-const maxOutputs = 6
+// maxOutputs is the most entries a cacheable set has: every DRM in both
+// formats (the Nagra API asks for at most 6, a CPIX document for one
+// entry per DRM system and format it names).
+const maxOutputs = 10
 
 // sigKey identifies the signaling of one answer: the key, the inputs the
 // signaling depends on, and the outputs in order. Within a tenant a key id

@@ -125,6 +125,7 @@ func PrintableASCII(s string) bool {
 // Settings are a tenant's effective settings.
 type Settings struct {
 	Policy       rotation.Policy   // with defaults applied
+	LicenseBase  string            // the license server base URL, without a trailing slash
 	PlayReadyURL string            // PlayReady LA_URL / LUI_URL
 	DRMNames     map[string]string // display-name overrides by upper-case short name; nil: none
 }
@@ -167,9 +168,11 @@ func (c *Config) settings(tenant string) Settings {
 			names[strings.ToUpper(k)] = v
 		}
 	}
+	base = strings.TrimSuffix(base, "/")
 	return Settings{
 		Policy:       t.policy().WithDefaults(),
-		PlayReadyURL: strings.TrimSuffix(base, "/") + "/prls/contentlicenseservice/v1/licenses",
+		LicenseBase:  base,
+		PlayReadyURL: base + "/prls/contentlicenseservice/v1/licenses",
 		DRMNames:     upperKeys(names),
 	}
 }

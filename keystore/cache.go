@@ -14,7 +14,8 @@ import (
 // from memory: a VOD request by its space, a LIVE request by its space's
 // pinned period length P (learnt from the PeriodSeconds of the LIVE
 // records the inner store returned) and the period req.Period(P) selects.
-// Everything else (misses, LookupKeyID, Close) goes to the inner store.
+// LookupKeyID is cached too, by tenant and key id, once found. Everything
+// else (misses, Close) goes to the inner store.
 //
 // It only holds records the inner store returned without error, which the
 // Store contract makes durable, and since records and pins never change
@@ -72,12 +73,36 @@ func (c *Cached) GetOrCreate(ctx context.Context, req Request) (Record, bool, er
 	if rec.Space == req.Space && (rec.PeriodSeconds > 0) == (req.PeriodSeconds > 0) {
 		c.cache.add(ck, rec)
 	}
+	if req.Supplied != nil {
+		// Key ids packagers chose are the ones looked up again (CPIX).
+		c.cache.addKID(rec)
+	}
 	return rec, created, nil
 }
 
-// LookupKeyID implements [Store.LookupKeyID]: it is the inner store's.
+// LookupKeyID implements [Store.LookupKeyID]: a key id found once (by a
+// lookup, or in a record GetOrCreate returned) is answered from the cache
+// from then on; ErrNotFound is never cached (the key id may be bound
+// later).
 func (c *Cached) LookupKeyID(ctx context.Context, tenant string, kid drm.KeyID) (Record, error) {
-	return c.inner.LookupKeyID(ctx, tenant, kid)
+	if err := ctx.Err(); err != nil {
+		return Record{}, err
+	}
+	if c.closed.Load() {
+		return Record{}, ErrClosed
+	}
+	if c.cache == nil {
+		return c.inner.LookupKeyID(ctx, tenant, kid)
+	}
+	if rec, ok := c.cache.kid(tenant, kid); ok {
+		return rec, nil
+	}
+	rec, err := c.inner.LookupKeyID(ctx, tenant, kid)
+	if err != nil {
+		return Record{}, err
+	}
+	c.cache.addKID(rec)
+	return rec, nil
 }
 
 // Close closes the inner store; later GetOrCreate calls return ErrClosed
@@ -105,13 +130,45 @@ type cache struct {
 	max  int
 	recs keyedMap[cachedRecord] // cacheKey(space) ‖ period key → record
 	pins keyedMap[int64]        // cacheKey(space) → pinned P
+	kids map[kidKey]Record      // the records of key ids looked up, at most max
+}
+
+// kidKey names a key id in a tenant.
+type kidKey struct {
+	tenant string
+	kid    drm.KeyID
+}
+
+// kid returns the cached record of a tenant's key id.
+func (c *cache) kid(tenant string, kid drm.KeyID) (Record, bool) {
+	c.mu.RLock()
+	rec, ok := c.kids[kidKey{tenant, kid}]
+	c.mu.RUnlock()
+	return rec, ok
+}
+
+// addKID caches rec by its key id; when full, an arbitrary entry goes.
+func (c *cache) addKID(rec Record) {
+	k := kidKey{rec.Space.Tenant, rec.Key.KID}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.kids[k]; ok {
+		return
+	}
+	if len(c.kids) >= c.max {
+		for old := range c.kids {
+			delete(c.kids, old)
+			break
+		}
+	}
+	c.kids[k] = rec
 }
 
 func newCache(max int) *cache {
 	if max <= 0 {
 		return nil
 	}
-	return &cache{max: max, recs: newKeyedMap[cachedRecord](), pins: newKeyedMap[int64]()}
+	return &cache{max: max, recs: newKeyedMap[cachedRecord](), pins: newKeyedMap[int64](), kids: map[kidKey]Record{}}
 }
 
 // shortKeyBytes is the longest cache key held inline: a tenant, a

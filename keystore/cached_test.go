@@ -250,3 +250,37 @@ func TestCached_Size(t *testing.T) {
 		t.Errorf("a cache of 4 answered %d of 50 repeated spaces", 100-n)
 	}
 }
+
+// TestCached_LookupKeyID: a key id found once is answered from the cache,
+// per tenant; not-found is not cached (the key id is bound later).
+func TestCached_LookupKeyID(t *testing.T) {
+	ctx := context.Background()
+	m := newMemStore()
+	c := keystore.NewCached(m, 16)
+	kid := drm.GenerateContentKey().KID
+	if _, err := c.LookupKeyID(ctx, "T", kid); !errors.Is(err, keystore.ErrNotFound) {
+		t.Fatalf("before: %v", err)
+	}
+	req := keystore.Request{Space: sp("c"), Supplied: &keystore.Supplied{KID: kid, GenerateKey: true}}
+	rec, _, err := c.GetOrCreate(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := m.callCount()
+	for range 3 {
+		got, err := c.LookupKeyID(ctx, "T", kid)
+		if err != nil || got.Key != rec.Key || got.Space != rec.Space {
+			t.Fatalf("lookup: %v, same %v", err, got.Key == rec.Key)
+		}
+	}
+	if m.callCount() != calls {
+		t.Errorf("%d lookups reached the store, want 0", m.callCount()-calls)
+	}
+	if _, err := c.LookupKeyID(ctx, "U", kid); !errors.Is(err, keystore.ErrNotFound) {
+		t.Errorf("another tenant: %v", err)
+	}
+	_ = c.Close()
+	if _, err := c.LookupKeyID(ctx, "T", kid); !errors.Is(err, keystore.ErrClosed) {
+		t.Errorf("after Close: %v", err)
+	}
+}

@@ -78,8 +78,13 @@ type Candidate struct {
 func NewCandidate(req *Request) Candidate {
 	c := Candidate{Created: time.Unix(0, time.Now().UnixNano()).UTC()}
 	if s := req.Supplied; s != nil {
-		c.Supplied = true
-		c.Key.KID, c.Key.Key = s.KID, s.Key
+		if s.GenerateKey {
+			c.Key = drm.GenerateContentKey()
+		} else {
+			c.Supplied = true
+			c.Key.Key = s.Key
+		}
+		c.Key.KID = s.KID
 		if s.IV != nil {
 			c.Key.IV = *s.IV
 		} else {
@@ -102,11 +107,11 @@ func (c *Candidate) Record(req *Request, p, n int64) Record {
 }
 
 // MatchSupplied returns nil if s is an idempotent re-send of the stored
-// rec (same key id and key, and same IV if s has one), ErrConflict
-// otherwise. It compares key material in constant time.
+// rec (same key id, same key unless s.GenerateKey, and same IV if s has
+// one), ErrConflict otherwise. It compares key material in constant time.
 func MatchSupplied(rec *Record, s *Supplied) error {
 	if rec.Key.KID != s.KID ||
-		subtle.ConstantTimeCompare(rec.Key.Key[:], s.Key[:]) != 1 ||
+		!s.GenerateKey && subtle.ConstantTimeCompare(rec.Key.Key[:], s.Key[:]) != 1 ||
 		s.IV != nil && subtle.ConstantTimeCompare(rec.Key.IV[:], s.IV[:]) != 1 {
 		return ErrConflict
 	}

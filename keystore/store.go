@@ -78,11 +78,17 @@ type Record struct {
 	Created       time.Time // UTC
 }
 
-// Supplied is a key the packager brings.
+// Supplied is a key the packager brings, or (GenerateKey) only the key id
+// it chose.
 type Supplied struct {
 	KID drm.KeyID
-	Key drm.Key
+	Key drm.Key // ignored with GenerateKey
 	IV  *drm.IV // nil: the store generates one (and an idempotent re-send without IV returns the stored IV)
+	// GenerateKey: the packager chose only the key id (CPIX and SPEKE
+	// encryptors do); the store generates the key, and the record is not
+	// Supplied. A re-send with the same key id is idempotent whatever the
+	// stored key; the key id's conflict rules are those of a supplied key.
+	GenerateKey bool
 }
 
 // Request asks for the key of one period of a space.

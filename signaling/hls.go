@@ -9,6 +9,24 @@ import (
 
 const dataURIBase64 = "data:text/plain;base64,"
 
+// PlayReady in HLS (signaling-formats.md §4.7): the charset token says the
+// XML inside the base64 PlayReady Object is UTF-16.
+const (
+	playReadyHLSURIPrefix = "data:text/plain;charset=UTF-16;base64,"
+	playReadyHLSKeyFormat = "com.microsoft.playready"
+)
+
+// SessionKey returns the #EXT-X-SESSION-KEY twin of an #EXT-X-KEY line
+// (same attributes, for the multivariant playlist; RFC 8216bis §4.4.6.5),
+// or "" if line is not an #EXT-X-KEY tag.
+func SessionKey(line string) string {
+	const tag = "#EXT-X-KEY:"
+	if !strings.HasPrefix(line, tag) {
+		return ""
+	}
+	return "#EXT-X-SESSION-KEY:" + line[len(tag):]
+}
+
 // errUnsafeHLSValue means a quoted-string would contain '"', CR or LF. It
 // signals a bug in this package: every URI it builds is base64 or base64url.
 var errUnsafeHLSValue = errors.New("signaling: internal error: HLS attribute value contains '\"', CR or LF")

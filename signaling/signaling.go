@@ -161,8 +161,8 @@ func NewDASH(sys drm.System, p Params) (DASH, error) {
 	return d, nil
 }
 
-// NewHLS returns the HLS signaling of Widevine, FairPlay or Nagra PRM; see
-// hls.go for the exact tag. It returns ErrUnsupportedSystem for PlayReady and
+// NewHLS returns the HLS signaling of Widevine, PlayReady, FairPlay or Nagra
+// PRM; see hls.go for the exact tag. It returns ErrUnsupportedSystem for
 // unknown systems, ErrUnsupportedScheme (also for FairPlay with cenc) and
 // ErrInvalidContentID.
 func NewHLS(sys drm.System, p Params) (HLS, error) {
@@ -189,6 +189,16 @@ func NewHLS(sys drm.System, p Params) (HLS, error) {
 		h.Name = nameFairPlay
 		h.URI = fairPlayURI(&p)
 		h.KeyFormat = fairPlayKeyFormat
+	case drm.PlayReady:
+		// The URI carries the PlayReady Object alone, not the pssh box
+		// (signaling-formats.md §4.7); shaka-packager writes no KEYID.
+		pro, err := newPlayReadyObject(&p)
+		if err != nil {
+			return HLS{}, err
+		}
+		h.Name = namePlayReady
+		h.URI = playReadyHLSURIPrefix + b64(pro)
+		h.KeyFormat = playReadyHLSKeyFormat
 	case drm.NagraPRM:
 		uri, err := prmHLSURI(&p)
 		if err != nil {

@@ -124,7 +124,7 @@ func TestUnsupported(t *testing.T) {
 	if _, err := signaling.NewDASH(drm.FairPlay, p); !errors.Is(err, signaling.ErrUnsupportedSystem) {
 		t.Errorf("FairPlay DASH: %v", err)
 	}
-	if _, err := signaling.NewHLS(drm.PlayReady, p); !errors.Is(err, signaling.ErrUnsupportedSystem) {
+	if _, err := signaling.NewHLS(drm.System(98), p); !errors.Is(err, signaling.ErrUnsupportedSystem) {
 		t.Errorf("PlayReady HLS: %v", err)
 	}
 	if _, err := signaling.NewHLS(drm.System(99), p); !errors.Is(err, signaling.ErrUnsupportedSystem) {
@@ -382,5 +382,38 @@ func TestParsers_Reject(t *testing.T) {
 		if _, err := signaling.ParseWRMHeader(s); err == nil {
 			t.Errorf("ParseWRMHeader(%q) accepted", s)
 		}
+	}
+}
+
+// TestPlayReadyHLS: the tag of signaling-formats.md §4.7: the URI is the
+// PlayReady Object alone (the pssh box's Data), UTF-16 hinted; METHOD per
+// scheme; the session-key twin has the same attributes.
+func TestPlayReadyHLS(t *testing.T) {
+	for _, sc := range []drm.Scheme{drm.SchemeCBCS, drm.SchemeCENC} {
+		p := testParams("content-7", sc)
+		h, err := signaling.NewHLS(drm.PlayReady, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		box, err := signaling.NewPSSH(drm.PlayReady, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		boxes, err := signaling.ParsePSSH(box)
+		if err != nil {
+			t.Fatal(err)
+		}
+		method := map[drm.Scheme]string{drm.SchemeCBCS: "SAMPLE-AES", drm.SchemeCENC: "SAMPLE-AES-CTR"}[sc]
+		want := `#EXT-X-KEY:METHOD=` + method + `,URI="data:text/plain;charset=UTF-16;base64,` +
+			base64.StdEncoding.EncodeToString(boxes[0].Data) + `",KEYFORMATVERSIONS="1",KEYFORMAT="com.microsoft.playready"`
+		if h.Line != want {
+			t.Errorf("%v:\n got %s\nwant %s", sc, h.Line, want)
+		}
+		if got := signaling.SessionKey(h.Line); got != "#EXT-X-SESSION-KEY:"+strings.TrimPrefix(want, "#EXT-X-KEY:") {
+			t.Errorf("session key %s", got)
+		}
+	}
+	if signaling.SessionKey("#EXT-X-MAP:URI=\"x\"") != "" {
+		t.Error("SessionKey of another tag")
 	}
 }

@@ -51,7 +51,7 @@ type options struct {
 	jsonPath       string
 }
 
-var allScenarios = []string{"baseline", "hit", "create", "pregen", "paced", "memory", "startup"}
+var allScenarios = []string{"baseline", "hit", "create", "pregen", "paced", "memory", "startup", "speke-hit", "speke-create"}
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
@@ -239,7 +239,7 @@ func (b *bench) binary(ctx context.Context) (string, error) {
 func (b *bench) load(ctx context.Context) error {
 	o := b.o
 	need := false
-	for _, s := range []string{"baseline", "hit", "create", "pregen", "paced", "memory"} {
+	for _, s := range []string{"baseline", "hit", "create", "pregen", "paced", "memory", "speke-hit", "speke-create"} {
 		need = need || o.scenarios[s]
 	}
 	if !need {
@@ -307,8 +307,16 @@ func (b *bench) scenarios(ctx context.Context) error {
 		}
 	}
 	steady := phase{clients: o.clients, duration: o.duration, count: o.requests}
+	var spekeHit op
+	if o.scenarios["speke-hit"] {
+		var err error
+		if spekeHit, err = b.c.spekeHitOp(ctx, benchTenant, b.runID); err != nil {
+			return err
+		}
+		drive(ctx, warm, spekeHit)
+	}
 	last := 0
-	if o.scenarios["baseline"] || o.scenarios["hit"] {
+	if o.scenarios["baseline"] || o.scenarios["hit"] || spekeHit != nil {
 		for round := 1; round <= o.rounds; round++ {
 			last = round
 			for _, tr := range transports {
@@ -318,6 +326,9 @@ func (b *bench) scenarios(ctx context.Context) error {
 				if o.scenarios["hit"] {
 					b.measure(ctx, round, "hit", tr, steady, b.c.keyOp(tr, hits))
 				}
+				if spekeHit != nil && tr == transportREST {
+					b.measure(ctx, round, "speke-hit", tr, steady, spekeHit)
+				}
 			}
 		}
 	}
@@ -325,6 +336,10 @@ func (b *bench) scenarios(ctx context.Context) error {
 		for _, tr := range transports {
 			b.measure(ctx, last, "create", tr, steady, b.c.createOp(tr, benchTenant, b.runID))
 		}
+	}
+	if o.scenarios["speke-create"] {
+		r := b.measure(ctx, last, "speke-create", transportREST, steady, b.c.spekeCreateOp(benchTenant, b.runID))
+		b.logf("speke-create: %.0f documents/s = %.0f new keys/s", r.RPS, r.RPS*spekeKeysPerDocument)
 	}
 	if o.scenarios["pregen"] {
 		for _, tr := range transports {

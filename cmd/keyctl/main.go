@@ -135,6 +135,9 @@ type options struct {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "cpix" {
+		return runCPIX(ctx, args[1:], stdout, stderr)
+	}
 	var o options
 	fs := flag.NewFlagSet("keyctl", flag.ContinueOnError)
 	fs.SetOutput(stderr)

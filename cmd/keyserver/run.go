@@ -53,6 +53,9 @@ type options struct {
 	clientCAFile    string
 	gatewayCertFile string
 	gatewayKeyFile  string
+	// CPIX key ingest: this server's recipient certificate and key.
+	cpixRecipientCert string
+	cpixRecipientKey  string
 	// Limits (server/limits.go); zero means the server's default.
 	limits app.Limits
 }
@@ -83,6 +86,8 @@ func parseFlags(args []string, getenv func(string) string, stdout, stderr io.Wri
 	fs.StringVar(&o.tlsCertFile, "tls-cert-file", "", "PEM certificate chain: serve both listeners over TLS (with --tls-key-file)")
 	fs.StringVar(&o.tlsKeyFile, "tls-key-file", "", "PEM private key of --tls-cert-file")
 	fs.StringVar(&o.clientCAFile, "client-ca-file", "", "PEM CA certificates: require client certificates they verify (mutual TLS)")
+	fs.StringVar(&o.cpixRecipientCert, "cpix-recipient-cert-file", "", "PEM certificate (RSA ≥ 3072 bits) CPIX documents may encrypt the keys they bring to (POST /{tenantId}/cpix), with --cpix-recipient-key-file")
+	fs.StringVar(&o.cpixRecipientKey, "cpix-recipient-key-file", "", "PEM private key of --cpix-recipient-cert-file")
 	fs.StringVar(&o.gatewayCertFile, "gateway-cert-file", "", "deprecated, ignored: REST calls the key service in process, without a TLS hop to gRPC")
 	fs.StringVar(&o.gatewayKeyFile, "gateway-key-file", "", "deprecated, ignored (see --gateway-cert-file)")
 	fs.Int64Var(&o.limits.MaxBodyBytes, "max-body-bytes", server.DefaultMaxBodyBytes, "largest REST request body; larger is INVALID_REQUEST, HTTP 413")
@@ -311,6 +316,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	cpixRecipient, err := buildCPIXRecipient(o)
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
@@ -342,6 +351,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Auth:          auth,
 		TLS:           tlsCfg,
 		Limits:        o.limits,
+		CPIXRecipient: cpixRecipient,
 	}
 	if fc.DefaultTenant != "" {
 		cfg.DefaultTenant = fc.DefaultTenant

@@ -6,9 +6,11 @@ package main
 // up in process listings, and they are never logged.
 
 import (
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -16,6 +18,8 @@ import (
 	"time"
 
 	"github.com/keyserver/keyserver/app"
+	"github.com/keyserver/keyserver/cpix"
+	"github.com/keyserver/keyserver/frontend/speke"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -35,6 +39,11 @@ type fileCredential struct {
 	TenantID       string   `yaml:"tenantId"`
 	SigningKey     string   `yaml:"signingKey"` // standard base64
 	Privilege      []string `yaml:"privilege"`
+	// ClientCertificateSHA256 binds client certificates (mutual TLS) to the
+	// credential: hex SHA-256 fingerprints of their DER (openssl x509
+	// -noout -fingerprint -sha256; colons allowed). The CPIX/SPEKE routes
+	// accept them instead of a token.
+	ClientCertificateSHA256 []string `yaml:"clientCertificateSha256"`
 }
 
 // loadCredentialsFile reads a YAML or JSON file holding a list of
@@ -122,9 +131,40 @@ func buildAuth(o *options, fa fileAuth) (app.Auth, error) {
 			errs = append(errs, fmt.Errorf("credentials[%d] (credentialId %q): signingKey is not standard base64", i, c.CredentialID))
 			continue
 		}
-		a.Credentials = append(a.Credentials, app.Credential{ID: c.CredentialID, Tenant: c.TenantID, SigningKey: key, Privileges: c.Privilege})
+		cred := app.Credential{ID: c.CredentialID, Tenant: c.TenantID, SigningKey: key, Privileges: c.Privilege}
+		for _, f := range c.ClientCertificateSHA256 {
+			b, err := hex.DecodeString(strings.ReplaceAll(strings.TrimSpace(f), ":", ""))
+			if err != nil || len(b) != 32 {
+				errs = append(errs, fmt.Errorf("credentials[%d] (credentialId %q): clientCertificateSha256 %q is not 64 hex digits", i, c.CredentialID, f))
+				continue
+			}
+			cred.ClientCertificates = append(cred.ClientCertificates, [32]byte(b))
+		}
+		a.Credentials = append(a.Credentials, cred)
 	}
 	return a, errors.Join(errs...)
+}
+
+// buildCPIXRecipient loads the CPIX ingest recipient, if configured.
+func buildCPIXRecipient(o *options) (*speke.Recipient, error) {
+	if (o.cpixRecipientCert == "") != (o.cpixRecipientKey == "") {
+		return nil, errors.New("--cpix-recipient-cert-file and --cpix-recipient-key-file go together")
+	}
+	if o.cpixRecipientCert == "" {
+		return nil, nil
+	}
+	pair, err := tls.LoadX509KeyPair(o.cpixRecipientCert, o.cpixRecipientKey)
+	if err != nil {
+		return nil, fmt.Errorf("--cpix-recipient-cert-file/--cpix-recipient-key-file: %w", err)
+	}
+	key, ok := pair.PrivateKey.(*rsa.PrivateKey)
+	if !ok {
+		return nil, errors.New("--cpix-recipient-key-file: CPIX needs an RSA key")
+	}
+	if _, err := cpix.ParseRecipientMinBits(pair.Certificate[0], 3072); err != nil {
+		return nil, fmt.Errorf("--cpix-recipient-cert-file: %w", err)
+	}
+	return &speke.Recipient{Certificate: pair.Certificate[0], Key: key}, nil
 }
 
 // buildTLS loads the TLS files.

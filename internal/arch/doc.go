@@ -1,8 +1,8 @@
 // Package arch holds no code: its test checks the import rules of the
 // module's layout (README, Layout), so that the layers stay apart:
 //
-//   - domain packages (drm, rotation, signaling, keystore and its
-//     backends, issuer, access) import no generated API code, no gRPC, no
+//   - domain packages (drm, rotation, signaling, authn, keystore and its
+//     backends, issuer, access, cpix) import no generated API code, no gRPC, no
 //     net/http, no API wire codec (protojson, grpc-gateway), no front-end, no server, no app;
 //   - a front-end (frontend/…) imports no other front-end, not server and
 //     not app;

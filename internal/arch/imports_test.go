@@ -43,7 +43,7 @@ func under(pkg, path string) bool { return pkg == path || strings.HasPrefix(pkg,
 func rel(pkg string) string { return strings.TrimPrefix(strings.TrimPrefix(pkg, module), "/") }
 
 // domain are the packages that must stay free of transports.
-var domain = []string{"drm", "rotation", "signaling", "keystore", "issuer", "access"}
+var domain = []string{"drm", "rotation", "signaling", "keystore", "issuer", "access", "authn", "cpix"}
 
 // transport are imports a domain package must not reach, even indirectly.
 // (encoding/json is not among them: log/slog and the signaling formats
@@ -108,7 +108,7 @@ func isDomain(r string) bool {
 // TestImportRules fails on any import that crosses the layout's lines.
 func TestImportRules(t *testing.T) {
 	pkgs := packages(t)
-	for _, want := range []string{"issuer", "frontend/nagra", "frontend/widevine", "server", "keystore"} {
+	for _, want := range []string{"issuer", "frontend/nagra", "frontend/widevine", "server", "keystore", "cpix"} {
 		if _, ok := pkgs[module+"/"+want]; !ok {
 			t.Fatalf("package %s not found: the rules would check nothing", want)
 		}
@@ -131,6 +131,7 @@ func TestImportRules_Catch(t *testing.T) {
 		"anything→cmd":         {module + "/app": {module + "/cmd/keyserver"}},
 		"domain→wire JSON":     {module + "/issuer": {"google.golang.org/protobuf/encoding/protojson"}},
 		"domain→front-end sub": {module + "/access": {module + "/frontend/nagra/x"}},
+		"cpix→net/http":        {module + "/cpix/cpixtest": {"net/http"}},
 	}
 	for name, pkgs := range cases {
 		if v := violations(pkgs); len(v) == 0 {

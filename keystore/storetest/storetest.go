@@ -62,6 +62,7 @@ func Run(t *testing.T, open Open) {
 		{"Reopen", testReopen},
 		{"Supplied", testSupplied},
 		{"Supplied_ConcurrentResend", testSupplied_ConcurrentResend},
+		{"ChosenKeyID", testChosenKeyID},
 		{"TenantIsolation", testTenantIsolation},
 		{"GetOrCreate_Errors", testGetOrCreate_Errors},
 		{"Errors_AfterCreate", testErrors_AfterCreate},
