@@ -216,7 +216,7 @@ func New(cfg Config) (*server.Server, error) {
 		HTTP: []server.Mount{
 			{Name: nagra.FrontEnd, Patterns: nagra.Patterns, Handler: api.HTTPHandler(), Refuse: api.RefuseHTTP, OpenAPI: nagra.OpenAPI()},
 			{Name: widevine.FrontEnd, Patterns: widevine.Patterns, Handler: wv, Refuse: wv.RefuseHTTP, MaxBody: widevine.MaxBody, OpenAPI: widevine.OpenAPI},
-			{Name: speke.FrontEnd, Patterns: speke.Patterns, Handler: cp, Refuse: cp.RefuseHTTP, MaxBody: speke.MaxBody},
+			{Name: speke.FrontEnd, Patterns: speke.Patterns, Handler: cp, Refuse: cp.RefuseHTTP, MaxBody: speke.MaxBody, OpenAPI: speke.OpenAPI},
 		},
 		Readiness: storeReadiness(cfg.Store),
 	})
