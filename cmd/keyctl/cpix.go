@@ -9,7 +9,6 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -30,7 +29,7 @@ const cpixUsage = `usage:
 func runCPIX(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, cpixUsage)
-		return errors.New("cpix: want fetch or decrypt")
+		return usagef("cpix: want fetch or decrypt")
 	}
 	switch args[0] {
 	case "fetch":
@@ -39,7 +38,7 @@ func runCPIX(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return cpixDecrypt(args[1:], stdout, stderr)
 	}
 	fmt.Fprintln(stderr, cpixUsage)
-	return fmt.Errorf("cpix: unknown command %q: want fetch or decrypt", args[0])
+	return usagef("cpix: unknown command %q: want fetch or decrypt", args[0])
 }
 
 func cpixFetch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -57,10 +56,10 @@ func cpixFetch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	out := fs.String("o", "", "write the document to this file (mode 0600) instead of stdout")
 	timeout := fs.Duration("timeout", 30*time.Second, "request timeout")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return parseError(err)
 	}
 	if *content == "" || fs.NArg() > 0 {
-		return errors.New("cpix fetch: -content is required and takes no arguments")
+		return usagef("cpix fetch: -content is required and takes no arguments")
 	}
 	t := *tenant
 	q := url.Values{}
@@ -84,15 +83,15 @@ func cpixFetch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return err
+		return &exitError{exitUnavailable, err}
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
-		return err
+		return &exitError{exitUnavailable, err}
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("cpix fetch: HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(body)))
+		return &exitError{httpExitCode(resp.StatusCode), fmt.Errorf("cpix fetch: HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(body)))}
 	}
 	return writeOut(*out, body, stdout)
 }
@@ -104,10 +103,10 @@ func cpixDecrypt(args []string, stdout, stderr io.Writer) error {
 	in := fs.String("in", "-", "the encrypted CPIX document; - is stdin")
 	out := fs.String("o", "", "write the decrypted document to this file (mode 0600) instead of stdout")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return parseError(err)
 	}
 	if *keyFile == "" || fs.NArg() > 0 {
-		return errors.New("cpix decrypt: -key is required and takes no arguments")
+		return usagef("cpix decrypt: -key is required and takes no arguments")
 	}
 	priv, err := readRSAKey(*keyFile)
 	if err != nil {

@@ -109,7 +109,26 @@ func usagef(format string, args ...any) error {
 	return usageError{err: fmt.Errorf(format, args...)}
 }
 
+// parseError is a flag set's Parse error: -h (flag.ErrHelp, exit 0) or a
+// usage error the flag package has printed.
+func parseError(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return usageError{err: err, printed: true}
+}
+
+// httpExitCode is the exit code of a non-200 HTTP answer: 3 for 4xx (the
+// server refused the request), 4 for 5xx and anything else.
+func httpExitCode(code int) int {
+	if code >= 400 && code < 500 {
+		return exitRefused
+	}
+	return exitUnavailable
+}
+
 const usageText = `Usage: keyctl [flags] -content ID
+       keyctl cpix fetch|decrypt [flags]   (a CPIX document; keyctl cpix for its usage)
 
 Asks the key server's REST API for a content's key and prints the
 shaka-packager raw-key arguments, one per line:

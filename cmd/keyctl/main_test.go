@@ -121,6 +121,11 @@ func TestExitCodes(t *testing.T) {
 		{"connection refused", []string{"-server", refused, "-content", "c"}, exitUnavailable, ""},
 		{"timeout", []string{"-server", "http://" + silent.Addr().String(), "-content", "c", "-timeout", "200ms"}, exitUnavailable, ""},
 		{"HTTP 503", []string{"-server", "http://" + busyL.Addr().String(), "-content", "c"}, exitUnavailable, ""},
+		{"cpix without command", []string{"cpix"}, exitUsage, "keyctl cpix fetch"},
+		{"cpix fetch unknown flag", []string{"cpix", "fetch", "-bogus"}, exitUsage, "bogus"},
+		{"cpix fetch refused", []string{"cpix", "fetch", "-server", required.HTTPURL, "-tenant", "NAG0000", "-content", "c"}, exitRefused, ""},
+		{"cpix fetch connection refused", []string{"cpix", "fetch", "-server", refused, "-content", "c"}, exitUnavailable, ""},
+		{"cpix fetch HTTP 503", []string{"cpix", "fetch", "-server", "http://" + busyL.Addr().String(), "-content", "c"}, exitUnavailable, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
