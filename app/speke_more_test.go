@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"os"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/keyserver/keyserver/frontend/speke"
 	keyserverv1 "github.com/keyserver/keyserver/gen/keyserver/v1"
 	"github.com/keyserver/keyserver/internal/testcert"
+	"github.com/keyserver/keyserver/internal/testkit"
 )
 
 // TestCPIX_GetMatchesNagraAPI: GET /{tenantId}/cpix/{contentId} authors a
@@ -235,5 +237,39 @@ func TestSPEKE_Limits(t *testing.T) {
 	deep := `<cpix:CPIX xmlns:cpix="urn:dashif:org:cpix">` + strings.Repeat("<a>", 100) + strings.Repeat("</a>", 100) + `</cpix:CPIX>`
 	if a := postSpeke(t, env, "/speke/v2/copyProtection", "2.0", deep, nil); a.code != 400 {
 		t.Errorf("deep document: HTTP %d %s", a.code, a.body)
+	}
+}
+
+// TestSPEKE_LogsNoKeys: each request is one access-log line with its
+// correlation id, front-end, tenant and content; no line holds a key, in
+// the clear or in base64, at debug level, for clear and encrypted answers.
+func TestSPEKE_LogsNoKeys(t *testing.T) {
+	sink := &testkit.LogSink{}
+	der, _ := readVectorKey(t, "Cert1")
+	env := startSpeke(t, func(c *app.Config) { c.Logger = sink.TextLogger() })
+	spec := spekeSpec{contentID: "logged", version: "2.3", scheme: "cbcs", systems: []string{"WV", "PR", "FPS"},
+		rules: append(append([]spekeRule(nil), videoPresets["PRESET_VIDEO_2"]...), audioPresets["PRESET_AUDIO_1"]...)}
+	doc := spec.build()
+	a := postSpeke(t, env, "/NAG0000/speke/v2/copyProtection", "2.0", doc.xml, http.Header{"X-Correlation-Id": {"corr-speke-1"}})
+	if a.code != 200 {
+		t.Fatalf("HTTP %d %s", a.code, a.body)
+	}
+	spec.recipient = der
+	if e := postSpeke(t, env, "/NAG0000/speke/v2/copyProtection", "2.0", spec.build().xml, nil); e.code != 200 {
+		t.Fatalf("encrypted: HTTP %d", e.code)
+	}
+	line := sink.WaitFor(t, "corr-speke-1")
+	for _, want := range []string{"front_end=cpix", "tenant=NAG0000", "content_id=logged", "http_status=200"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("access-log line lacks %s: %s", want, line)
+		}
+	}
+	logs := sink.String()
+	for kid, k := range parseAnswer(t, a.body, nil).keys {
+		for _, enc := range []string{base64.StdEncoding.EncodeToString(k), fmt.Sprintf("%x", k), string(k)} {
+			if strings.Contains(logs, enc) {
+				t.Fatalf("the log holds the key of %s", kid)
+			}
+		}
 	}
 }

@@ -10,9 +10,11 @@ import (
 
 	"github.com/beevik/etree"
 
+	"github.com/keyserver/keyserver/access"
 	"github.com/keyserver/keyserver/cpix"
 	"github.com/keyserver/keyserver/issuer"
 	"github.com/keyserver/keyserver/keystore"
+	"github.com/keyserver/keyserver/signaling"
 )
 
 // answer fills a document for tenant and returns the answer's bytes.
@@ -21,6 +23,7 @@ func (h *Handler) answer(ctx context.Context, doc *cpix.Document, tenant string,
 	if err != nil {
 		return nil, err
 	}
+	access.FromContext(ctx).ContentID = d.contentID
 	if p == plainCPIX && d.carriesKeys() {
 		return h.ingest(ctx, doc, d, tenant)
 	}
@@ -105,7 +108,8 @@ func issueError(err error, k *contentKey) error {
 		return &httpError{code: http.StatusConflict, msg: fmt.Sprintf("ContentKey@kid %s is already bound to another content of this tenant", k.kidText)}
 	case errors.Is(err, keystore.ErrConflict):
 		return &httpError{code: http.StatusConflict, msg: fmt.Sprintf("ContentKey@kid %s conflicts with a stored key", k.kidText)}
-	case errors.Is(err, issuer.ErrInvalidRequest):
+	case errors.Is(err, issuer.ErrInvalidRequest), errors.Is(err, signaling.ErrInvalidContentID),
+		errors.Is(err, signaling.ErrHeaderTooLarge), errors.Is(err, signaling.ErrUnsupportedScheme):
 		return unprocessable("ContentKey %s: %v", k.kidText, err)
 	}
 	return err

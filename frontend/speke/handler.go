@@ -224,7 +224,8 @@ func (h *Handler) writeDocument(w http.ResponseWriter, r *http.Request, p profil
 	hd.Set("Content-Type", "application/xml; charset=utf-8")
 	hd.Set("Cache-Control", "no-store")
 	setVersionHeaders(hd, r, p)
-	access.FromContext(r.Context()).HTTPCode = http.StatusOK
+	note := access.FromContext(r.Context())
+	note.HTTPCode, note.Status = http.StatusOK, "OK"
 	_, _ = doc.WriteTo(w)
 }
 
